@@ -1,0 +1,35 @@
+"""adambnn_tf: binary neural networks trained the AdamBNN way, with Keras, Larq and LCE.
+
+Importing the package selects Keras 2 (tf-keras) for TensorFlow when TensorFlow has not
+been imported yet (Larq needs it) and registers the plugin's quantizers and layers as
+Keras custom objects, so that `input_quantizer="rsign"` works.
+
+!!! example
+    ```python
+    import adambnn_tf  # before TensorFlow, or with TF_USE_LEGACY_KERAS=1 set
+    import larq as lq
+    import tensorflow as tf
+
+    x = tf.keras.Input((32, 32, 64))
+    y = lq.layers.QuantConv2D(
+        64, 3, padding="same", input_quantizer="rsign",
+        kernel_quantizer="scaled_weight_sign", kernel_constraint="weight_clip",
+    )(x)
+    y = adambnn_tf.layers.RPReLU()(y)
+    ```
+"""
+
+from importlib import metadata
+
+from adambnn_tf._keras_setup import ensure_legacy_keras
+
+ensure_legacy_keras()
+
+from adambnn_tf import layers, quantizers  # noqa: E402  (needs the Keras setup above)
+
+try:
+    __version__ = metadata.version("adambnn-tf")
+except metadata.PackageNotFoundError:  # running from a source tree that is not installed
+    __version__ = "0.0.0+unknown"
+
+__all__ = ["layers", "quantizers", "__version__"]

@@ -1,0 +1,56 @@
+"""The wheel installs zoo/ and callbacks/ under the one adambnn_tf namespace."""
+
+import configparser
+import pathlib
+import subprocess
+import sys
+import zipfile
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def _declared_packages() -> dict[str, pathlib.Path]:
+    """Maps every package named in setup.cfg to its source folder."""
+    config = configparser.ConfigParser()
+    config.read(ROOT / "setup.cfg")
+    package_dir = dict(
+        line.split(" = ") for line in config["options"]["package_dir"].strip().splitlines()
+    )
+    packages = {}
+    for name in config["options"]["packages"].split():
+        mapped = max(
+            (key for key in package_dir if name == key or name.startswith(key + ".")), key=len
+        )
+        relative = name[len(mapped) :].lstrip(".").replace(".", "/")
+        packages[name] = ROOT / package_dir[mapped] / relative
+    return packages
+
+
+def test_every_source_package_is_declared():
+    declared = {path.resolve() for path in _declared_packages().values()}
+    for top in ("adambnn_tf", "zoo", "callbacks"):
+        for init in (ROOT / top).rglob("__init__.py"):
+            assert init.parent.resolve() in declared, f"{init.parent} is missing in setup.cfg"
+
+
+def test_wheel_maps_zoo_and_callbacks_into_the_namespace(tmp_path):
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(tmp_path),
+            str(ROOT),
+        ],
+        check=True,
+    )
+    (wheel,) = tmp_path.glob("adambnn_tf-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for package in _declared_packages():
+        assert f"{package.replace('.', '/')}/__init__.py" in names
+    assert "zoo/__init__.py" not in names and "callbacks/__init__.py" not in names
