@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import os
 import sys
 from collections.abc import Sequence
 
@@ -50,12 +49,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Returns
         The process exit status.
     """
-    # oneDNN roughly triples CPU training speed on AVX2 machines, where TensorFlow leaves it
-    # off by default; it must be chosen before TensorFlow is imported.
-    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import adambnn_tf  # noqa: F401  (selects tf-keras before any subcommand imports TensorFlow)
-
     args = build_parser().parse_args(argv)
     return int(args.run(args) or 0)
 
