@@ -6,6 +6,12 @@ Two binarizers make a ReActNet-A / AdamBNN network:
 - `ScaledWeightSign` binarizes latent weights to `mean(|w|) * sign(w)` per output channel
   with the official code's unscaled, clipped straight-through gradient.
 
+and one marker serves the two-stage recipe:
+
+- `RealLatentWeight` leaves stage-1 kernels real but marks them as the latent weights that
+  stage 2 binarizes, so that weight decay and the FF/C2I-ratios find them
+  (`is_latent_weight`).
+
 Both are Larq quantizers (`precision = 1`), registered as Keras custom objects under their
 class names and under the aliases `"rsign"` and `"scaled_weight_sign"`, so that
 
@@ -37,7 +43,13 @@ import tensorflow as tf
 
 from adambnn_tf._channels import channels_of, per_channel_initializer, serialize_initializer
 
-__all__ = ["RSign", "ScaledWeightSign", "scaled_weight_sign"]
+__all__ = [
+    "RSign",
+    "RealLatentWeight",
+    "ScaledWeightSign",
+    "is_latent_weight",
+    "scaled_weight_sign",
+]
 
 _SURROGATES = ("approx", "ste")
 
@@ -230,3 +242,53 @@ class ScaledWeightSign(lq.quantizers._BaseQuantizer):
 
     def get_config(self):
         return {**super().get_config(), "clip_value": self.clip_value}
+
+
+@lq.utils.register_alias("real_latent_weight")
+@lq.utils.register_keras_custom_object
+class RealLatentWeight(lq.quantizers._BaseQuantizer):
+    r"""Identity kernel quantizer that marks a stage-1 kernel as a latent binary weight.
+
+    In stage 1 of the AdamBNN recipe the convolutions that stage 2 binarizes keep real
+    weights, but they are still the *latent* weights of the recipe: they get the stage-1
+    weight decay, and their signs are what the FF- and C2I-ratios count. Passing this
+    quantizer as `kernel_quantizer` makes Larq wrap the kernel in a `QuantizedVariable` whose
+    quantizer says so, while the forward and backward passes stay exactly those of a real
+    convolution. Its `precision` is 32, so `larq.models.summary` counts the weights as real.
+
+    !!! example
+        ```python
+        conv = lq.layers.QuantConv2D(
+            64, 3, input_quantizer="rsign", kernel_quantizer="real_latent_weight",
+        )
+        ```
+    """
+
+    precision = 32
+
+    def call(self, inputs):
+        return super().call(inputs)
+
+
+def is_latent_weight(variable: tf.Variable) -> bool:
+    """Returns whether `variable` is a latent weight of a binary (or to-be-binary) layer.
+
+    A latent weight is a Larq `QuantizedVariable` whose quantizer is 1-bit (stage 2, or any
+    Larq BNN) or the `RealLatentWeight` marker (stage 1 of the recipe). BatchNorm, RPReLU,
+    thresholds, real stems and classifiers are not latent weights.
+
+    !!! example
+        ```python
+        latent = [v for v in model.trainable_weights if is_latent_weight(v)]
+        ```
+
+    # Arguments
+        variable: a model variable.
+
+    # Returns
+        `True` for latent weights.
+    """
+    quantizer = getattr(variable, "quantizer", None)
+    if isinstance(quantizer, RealLatentWeight):
+        return True
+    return getattr(variable, "precision", None) == 1

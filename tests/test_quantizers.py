@@ -5,7 +5,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from adambnn_tf.quantizers import RSign, ScaledWeightSign, scaled_weight_sign
+from adambnn_tf.quantizers import (
+    RSign,
+    ScaledWeightSign,
+    is_latent_weight,
+    scaled_weight_sign,
+)
 
 # Points on and around the boundaries: |u| = 1, u = 0, and the clip value 1.
 BOUNDARY_POINTS = np.array([-2.0, -1.0, -0.75, -0.5, 0.0, 0.25, 0.5, 1.0, 1.5], "float32")
@@ -145,3 +150,48 @@ class TestScaledWeightSign:
     def test_rejects_non_positive_clip_value(self, clip_value):
         with pytest.raises(ValueError, match="clip_value must be a positive number"):
             ScaledWeightSign(clip_value=clip_value)
+
+
+class TestRealLatentWeight:
+    def _conv(self, kernel_quantizer):
+        inputs = tf.keras.Input((5, 5, 2))
+        conv = lq.layers.QuantConv2D(
+            3, 3, input_quantizer="rsign", kernel_quantizer=kernel_quantizer, use_bias=False
+        )
+        return tf.keras.Model(inputs, conv(inputs)), conv
+
+    def test_forward_and_gradient_are_those_of_a_real_convolution(self):
+        model, conv = self._conv("real_latent_weight")
+        kernel = conv.kernel.latent_variable
+        kernel.assign(np.random.default_rng(8).normal(size=kernel.shape))
+        images = tf.random.normal((2, 5, 5, 2))
+        with tf.GradientTape() as tape:
+            outputs = model(images)
+            loss = tf.reduce_sum(outputs**2)
+        binary_inputs = tf.where(images >= 0, 1.0, -1.0)
+        with tf.GradientTape() as reference_tape:
+            reference_tape.watch(kernel)
+            expected = tf.nn.conv2d(binary_inputs, kernel, 1, "VALID")
+            expected_loss = tf.reduce_sum(expected**2)
+        np.testing.assert_allclose(outputs.numpy(), expected.numpy(), rtol=1e-5)
+        np.testing.assert_allclose(
+            tape.gradient(loss, conv.kernel).numpy(),
+            reference_tape.gradient(expected_loss, kernel).numpy(),
+            rtol=1e-5,
+        )
+        assert lq.models.ModelProfile(model).weight_count(bitwidth=1) == 0
+
+    @pytest.mark.parametrize(
+        "kernel_quantizer, latent",
+        [
+            ("real_latent_weight", True),
+            ("scaled_weight_sign", True),
+            ("ste_sign", True),
+            (None, False),
+        ],
+    )
+    def test_is_latent_weight(self, kernel_quantizer, latent):
+        model, conv = self._conv(kernel_quantizer)
+        assert is_latent_weight(conv.kernel) is latent
+        threshold = conv.input_quantizer.threshold
+        assert not is_latent_weight(threshold)
