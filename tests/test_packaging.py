@@ -1,6 +1,7 @@
 """The wheel installs zoo/ and callbacks/ under the one adambnn_tf namespace."""
 
 import configparser
+import os
 import pathlib
 import subprocess
 import sys
@@ -54,3 +55,33 @@ def test_wheel_maps_zoo_and_callbacks_into_the_namespace(tmp_path):
     for package in _declared_packages():
         assert f"{package.replace('.', '/')}/__init__.py" in names
     assert "zoo/__init__.py" not in names and "callbacks/__init__.py" not in names
+
+    # A plain (non-editable) install imports the namespace from the installed files.
+    target = tmp_path / "site"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--no-deps",
+            "-q",
+            "--target",
+            str(target),
+            str(wheel),
+        ],
+        check=True,
+    )
+    imported = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import adambnn_tf.zoo, adambnn_tf.callbacks as c; print(c.__file__)",
+        ],
+        env={**os.environ, "PYTHONPATH": str(target), "TF_CPP_MIN_LOG_LEVEL": "3"},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert imported.stdout.strip() == str(target / "adambnn_tf" / "callbacks" / "__init__.py")
