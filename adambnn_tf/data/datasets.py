@@ -1,0 +1,367 @@
+"""`load_dataset`: named datasets (tfds or local files) and image folders as batched tf.data."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+from collections.abc import Callable
+
+import tensorflow as tf
+import tensorflow_datasets as tfds
+
+from adambnn_tf.data import preprocessing
+from adambnn_tf.data.fashion_mnist import FashionMnistNotFoundError, load_fashion_mnist_arrays
+
+__all__ = [
+    "KNOWN_DATASETS",
+    "IMAGE_FOLDER",
+    "DatasetSpec",
+    "LoadedDataset",
+    "UnknownDatasetError",
+    "DatasetNotPreparedError",
+    "load_dataset",
+]
+
+IMAGE_FOLDER = "image_folder"
+"""The dataset name for a user's own folders: `data_dir/<split>/<label>/<image>`."""
+
+
+@dataclasses.dataclass(frozen=True)
+class DatasetSpec:
+    """What the loader needs to know about a named dataset.
+
+    # Arguments
+        tfds_name: the tensorflow-datasets name.
+        num_classes: the number of labels.
+        image_shape: `(H, W, C)` of the stored images (`None` where sizes vary).
+        mean: per-channel mean in [0, 1] units (small images only).
+        std: per-channel standard deviation in [0, 1] units (small images only).
+        crop_padding: zero padding for the random-crop augmentation (small images only).
+        imagenet_style: decode and crop JPEGs the larq-zoo ImageNet way.
+    """
+
+    tfds_name: str
+    num_classes: int
+    image_shape: tuple[int, int, int] | None
+    mean: tuple[float, ...] = ()
+    std: tuple[float, ...] = ()
+    crop_padding: int = 0
+    imagenet_style: bool = False
+
+
+KNOWN_DATASETS: dict[str, DatasetSpec] = {
+    "fashion_mnist": DatasetSpec("fashion_mnist", 10, (28, 28, 1), (0.2860,), (0.3530,), 2),
+    "mnist": DatasetSpec("mnist", 10, (28, 28, 1), (0.1307,), (0.3081,), 2),
+    "cifar10": DatasetSpec(
+        "cifar10", 10, (32, 32, 3), (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616), 4
+    ),
+    "cifar100": DatasetSpec(
+        "cifar100", 100, (32, 32, 3), (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762), 4
+    ),
+    "imagenet2012": DatasetSpec("imagenet2012", 1000, None, imagenet_style=True),
+}
+"""The dataset names `load_dataset` knows, besides `"image_folder"`."""
+
+_IMAGENET_SIZE = 224
+_DEFAULT_SHUFFLE_BUFFER = 10_000
+_LOCAL_FASHION_MNIST = "local Fashion-MNIST IDX files"
+
+
+class UnknownDatasetError(ValueError):
+    """The dataset name is not one `load_dataset` knows."""
+
+
+class DatasetNotPreparedError(FileNotFoundError):
+    """The dataset is not on disk and `load_dataset` was not allowed to fetch it."""
+
+
+@dataclasses.dataclass(frozen=True)
+class LoadedDataset:
+    """A batched `tf.data.Dataset` of `(image, label)` with what a model and `fit` need.
+
+    # Arguments
+        dataset: batches of `float32` images `(B, *input_shape)` and `int64` labels `(B,)`.
+        name: the dataset name.
+        split: the split name.
+        num_classes: the number of labels.
+        input_shape: the shape of one preprocessed image, e.g. `(28, 28, 1)`.
+        num_examples: the number of examples in the split.
+        batch_size: the batch size.
+        steps_per_epoch: batches per epoch (pass it to `fit` when `repeat=True`).
+        source: where the data came from, in words.
+    """
+
+    dataset: tf.data.Dataset
+    name: str
+    split: str
+    num_classes: int
+    input_shape: tuple[int, ...]
+    num_examples: int
+    batch_size: int
+    steps_per_epoch: int
+    source: str
+
+
+def _check_name(name: str) -> None:
+    if name != IMAGE_FOLDER and name not in KNOWN_DATASETS:
+        known = ", ".join([*sorted(KNOWN_DATASETS), IMAGE_FOLDER])
+        raise UnknownDatasetError(f"Unknown dataset {name!r}. Known datasets: {known}.")
+
+
+def _tfds_is_prepared(builder: tfds.core.DatasetBuilder) -> bool:
+    return tf.io.gfile.exists(os.path.join(builder.data_dir, "dataset_info.json"))
+
+
+def _tfds_source(
+    spec: DatasetSpec,
+    split: str,
+    data_dir: str | None,
+    download: bool,
+    manual_dir: str | None,
+) -> tuple[tf.data.Dataset, int, str]:
+    builder = tfds.builder(spec.tfds_name, data_dir=data_dir)
+    if not _tfds_is_prepared(builder):
+        if not download:
+            how = (
+                "download the ImageNet archives by hand into a folder and pass it as manual_dir "
+                "(tfds's manual directory), with download=True to let tfds prepare them"
+                if spec.imagenet_style
+                else "pass download=True on a machine with internet access, or prepare it with "
+                f"`tfds build {spec.tfds_name} --data_dir=...`"
+            )
+            raise DatasetNotPreparedError(
+                f"{spec.tfds_name} is not prepared in {builder.data_dir}: {how}."
+            )
+        builder.download_and_prepare(
+            download_config=tfds.download.DownloadConfig(manual_dir=manual_dir)
+        )
+    decoders = {"image": tfds.decode.SkipDecoding()} if spec.imagenet_style else None
+    dataset = builder.as_dataset(
+        split=split, as_supervised=True, shuffle_files=False, decoders=decoders
+    )
+    return dataset, _count(dataset, builder, split), f"tfds {spec.tfds_name} in {builder.data_dir}"
+
+
+def _count(dataset: tf.data.Dataset, builder: tfds.core.DatasetBuilder, split: str) -> int:
+    cardinality = int(dataset.cardinality())
+    if cardinality >= 0:
+        return cardinality
+    return int(builder.info.splits[split].num_examples)
+
+
+def _fashion_mnist_source(
+    split: str, data_dir: str | None, download: bool
+) -> tuple[tf.data.Dataset, int, str]:
+    # A tfds-prepared copy wins when data_dir holds one; otherwise the local IDX files.
+    spec = KNOWN_DATASETS["fashion_mnist"]
+    if data_dir is not None and _tfds_is_prepared(tfds.builder("fashion_mnist", data_dir=data_dir)):
+        return _tfds_source(spec, split, data_dir, download=False, manual_dir=None)
+    try:
+        images, labels = load_fashion_mnist_arrays(split, data_dir)
+    except FashionMnistNotFoundError:
+        if download:
+            return _tfds_source(spec, split, data_dir, download=True, manual_dir=None)
+        raise
+    dataset = tf.data.Dataset.from_tensor_slices((images[..., None], labels))
+    return dataset, len(labels), _LOCAL_FASHION_MNIST
+
+
+def _image_folder_source(split: str, data_dir: str | None) -> tuple[tf.data.Dataset, int, int, str]:
+    if data_dir is None or not os.path.isdir(data_dir):
+        raise DatasetNotPreparedError(
+            f"image_folder needs data_dir to be a folder laid out as data_dir/<split>/<label>/"
+            f"<image>; got {data_dir!r}."
+        )
+    builder = tfds.folder_dataset.ImageFolder(data_dir)
+    if split not in builder.info.splits:
+        raise DatasetNotPreparedError(
+            f"Split {split!r} not found in {data_dir}; its sub-folders are: "
+            f"{', '.join(sorted(builder.info.splits)) or 'none'}."
+        )
+    dataset = builder.as_dataset(split=split, as_supervised=True, shuffle_files=False)
+    num_classes = builder.info.features["label"].num_classes
+    return dataset, _count(dataset, builder, split), num_classes, f"image folders in {data_dir}"
+
+
+def _preprocessor(
+    spec: DatasetSpec | None, image_size: int | None, augment: bool
+) -> tuple[Callable[[tf.Tensor, tf.Tensor], tf.Tensor], tuple[int, ...]]:
+    """Returns `preprocess(image, seed) -> image` and the preprocessed image shape."""
+    # larq-zoo's ImageNet helpers; imported late because larq_zoo pulls in Larq's layers.
+    from larq_zoo.training import data as zoo_data
+
+    if spec is None:  # a user's image folders: larq-zoo's center crop, resize and normalization
+        size = image_size or _IMAGENET_SIZE
+
+        def preprocess_folder(image, seed):
+            image = zoo_data.preprocess_image_tensor(image, image_size=size)
+            return tf.image.stateless_random_flip_left_right(image, seed) if augment else image
+
+        return preprocess_folder, (size, size, 3)
+
+    if spec.imagenet_style:  # JPEG bytes, exactly as larq-zoo trains ImageNet
+        size = image_size or _IMAGENET_SIZE
+
+        def preprocess_imagenet(image_bytes, seed):
+            del seed  # larq-zoo's random crops are stateful ops
+            return zoo_data.preprocess_image_bytes(
+                image_bytes, is_training=augment, image_size=size
+            )
+
+        return preprocess_imagenet, (size, size, 3)
+
+    height, width, channels = spec.image_shape
+    out_shape = (image_size, image_size, channels) if image_size else (height, width, channels)
+    padding = spec.crop_padding * (image_size or height) // height
+
+    def preprocess_small(image, seed):
+        image = preprocessing.normalize(image, spec.mean, spec.std)
+        image = preprocessing.resize_if_needed(image, image_size)
+        return preprocessing.augment_small_image(image, seed, padding) if augment else image
+
+    return preprocess_small, out_shape
+
+
+def load_dataset(
+    name: str,
+    split: str,
+    *,
+    batch_size: int,
+    data_dir: str | os.PathLike | None = None,
+    image_size: int | None = None,
+    augment: bool = False,
+    shuffle: bool | None = None,
+    repeat: bool | None = None,
+    seed: int = 0,
+    initial_epoch: int = 0,
+    drop_remainder: bool | None = None,
+    shuffle_buffer: int = _DEFAULT_SHUFFLE_BUFFER,
+    download: bool = False,
+    manual_dir: str | os.PathLike | None = None,
+) -> LoadedDataset:
+    """Loads a split of a dataset as batches of preprocessed `(image, label)`.
+
+    Sources, by name:
+
+    - `"fashion_mnist"` (the default of the recipe): a tfds-prepared copy when `data_dir` holds
+      one, else the local IDX files (`data_dir`, else `$ADAMBNN_FASHION_MNIST_DIR`, else
+      `/usr/share/datasets/fashion-mnist` from Debian's `dataset-fashion-mnist`). Needs no
+      download.
+    - `"mnist"`, `"cifar10"`, `"cifar100"`: tensorflow-datasets, prepared in `data_dir`.
+    - `"imagenet2012"`: tensorflow-datasets with the archives in `manual_dir`, preprocessed as
+      larq-zoo does (random crop and flip for training, center crop for evaluation, 224x224,
+      ImageNet mean and standard deviation).
+    - `"image_folder"`: `tfds.folder_dataset.ImageFolder` over `data_dir/<split>/<label>/*`,
+      center-cropped and normalized with larq-zoo's helper.
+
+    Small images are standardized with the dataset's per-channel mean and standard deviation;
+    `augment=True` adds a random crop after zero padding and a random horizontal flip.
+
+    The order is reproducible: epoch `e` is shuffled with a seed derived from `(seed, e)` and
+    the augmentation uses stateless ops seeded by `(seed, e, position)`, so that a training
+    resumed at `initial_epoch=e` sees exactly the batches an uninterrupted one would.
+    (ImageNet's larq-zoo random crops are not seeded.)
+
+    # Arguments
+        name: one of `KNOWN_DATASETS` or `"image_folder"`.
+        split: the split, e.g. `"train"`, `"test"`, `"validation"`, or a tfds slice such as
+            `"train[:10%]"` for tfds sources.
+        batch_size: the global batch size.
+        data_dir: tfds's data directory, the Fashion-MNIST IDX folder, or the image-folder root.
+        image_size: resize images to this square size (default: the stored size; 224 for
+            ImageNet and image folders).
+        augment: apply training augmentation.
+        shuffle: shuffle each epoch (default: for the `"train"` split).
+        repeat: yield epochs `initial_epoch, initial_epoch + 1, ...` forever, each a whole
+            number of batches; pass `steps_per_epoch` to `fit` (default: same as `shuffle`).
+            Without it the dataset is one pass, epoch `initial_epoch`.
+        seed: the seed of the data order and augmentation.
+        initial_epoch: the first epoch to yield (for resuming).
+        drop_remainder: drop the last partial batch of each epoch (default: same as `repeat`).
+        shuffle_buffer: the shuffle buffer for tfds sources (in-memory arrays shuffle fully).
+        download: let tensorflow-datasets download and prepare a dataset that is missing.
+        manual_dir: tfds's manual directory (ImageNet archives).
+
+    # Returns
+        A `LoadedDataset`: the batched `dataset` with `num_classes`, `input_shape`,
+        `num_examples` and `steps_per_epoch`.
+
+    # Raises
+        UnknownDatasetError: for a name not in `KNOWN_DATASETS` (the message lists them).
+        FashionMnistNotFoundError: when the Fashion-MNIST files are missing (the message says
+            where it looked and how to install them).
+        DatasetNotPreparedError: when a tfds dataset is not prepared and `download` is off, or
+            an image folder or split is missing.
+        ValueError: for a batch size below 1 or larger than the split with `drop_remainder`.
+
+    !!! example
+        ```python
+        train = load_dataset("fashion_mnist", "train", batch_size=128, augment=True, seed=1)
+        test = load_dataset("fashion_mnist", "test", batch_size=256)
+        model.fit(
+            train.dataset, epochs=10, steps_per_epoch=train.steps_per_epoch,
+            validation_data=test.dataset,
+        )
+        ```
+    """
+    _check_name(name)
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}.")
+    data_dir = os.fspath(data_dir) if data_dir is not None else None
+    manual_dir = os.fspath(manual_dir) if manual_dir is not None else None
+    shuffle = split == "train" if shuffle is None else shuffle
+    repeat = shuffle if repeat is None else repeat
+    drop_remainder = repeat if drop_remainder is None else drop_remainder
+
+    if name == IMAGE_FOLDER:
+        spec = None
+        examples, num_examples, num_classes, source = _image_folder_source(split, data_dir)
+    else:
+        spec = KNOWN_DATASETS[name]
+        num_classes = spec.num_classes
+        if name == "fashion_mnist":
+            examples, num_examples, source = _fashion_mnist_source(split, data_dir, download)
+        else:
+            examples, num_examples, source = _tfds_source(
+                spec, split, data_dir, download, manual_dir
+            )
+    if drop_remainder and batch_size > num_examples:
+        raise ValueError(
+            f"batch_size {batch_size} exceeds the {num_examples} examples of {name} {split!r}, "
+            "so dropping the partial batch would leave nothing."
+        )
+    preprocess, input_shape = _preprocessor(spec, image_size, augment)
+    # In-memory arrays shuffle exactly (a full buffer); files stream through a bounded buffer.
+    buffer = num_examples if source == _LOCAL_FASHION_MNIST else min(num_examples, shuffle_buffer)
+
+    def one_epoch(epoch: tf.Tensor) -> tf.data.Dataset:
+        epoch_seed = tf.cast(seed, tf.int64) * 1_000_003 + epoch
+        ordered = examples
+        if shuffle:
+            ordered = ordered.shuffle(buffer, seed=epoch_seed, reshuffle_each_iteration=False)
+
+        def prepare(position, example):
+            image, label = example
+            image_seed = tf.stack([epoch_seed, position])
+            return preprocess(image, image_seed), tf.cast(label, tf.int64)
+
+        prepared = ordered.enumerate().map(prepare, num_parallel_calls=tf.data.AUTOTUNE)
+        return prepared.batch(batch_size, drop_remainder=drop_remainder)
+
+    epochs = tf.data.Dataset.range(initial_epoch, initial_epoch + 1)
+    if repeat:
+        epochs = tf.data.Dataset.range(initial_epoch, 2**62)
+    dataset = epochs.flat_map(one_epoch).prefetch(tf.data.AUTOTUNE)
+    steps = num_examples // batch_size if drop_remainder else math.ceil(num_examples / batch_size)
+    return LoadedDataset(
+        dataset=dataset,
+        name=name,
+        split=split,
+        num_classes=num_classes,
+        input_shape=tuple(input_shape),
+        num_examples=num_examples,
+        batch_size=batch_size,
+        steps_per_epoch=steps,
+        source=source,
+    )
