@@ -1,5 +1,35 @@
-"""ReActNet models in larq-zoo style (`adambnn_tf.zoo`)."""
+"""ReActNet models in larq-zoo style (`adambnn_tf.zoo`).
+
+`ReActNetA` and `ReActNet18` are keyword-only functions with larq-zoo's signature
+(`input_shape`, `input_tensor`, `weights`, `include_top`, `num_classes`) plus the recipe's
+options (`stage`, `padding`, `width_multiplier`, `small_input`, ...). Their zookeeper
+factories (`ReActNetAFactory`, `ReActNet18Factory`) subclass larq-zoo's `ModelFactory`.
+`decode_predictions` and `preprocess_input` are larq-zoo's.
+
+!!! example
+    ```python
+    import adambnn_tf
+    from adambnn_tf.zoo import ReActNetA
+
+    model = ReActNetA(input_shape=(28, 28, 1), num_classes=10, small_input=True,
+                      width_multiplier=0.25, weights=None)
+    ```
+"""
+
+from larq_zoo import decode_predictions, preprocess_input
 
 import adambnn_tf  # noqa: F401  (selects tf-keras and registers the custom objects)
+from adambnn_tf.zoo._blocks import SymmetricPaddingMaxPool2D, SymmetricPaddingQuantConv2D
+from adambnn_tf.zoo._pretrained import PRETRAINED_WEIGHTS, register_pretrained_weights
+from adambnn_tf.zoo.reactnet_a import ReActNetA, ReActNetAFactory
 
-__all__: list[str] = []
+__all__ = [
+    "PRETRAINED_WEIGHTS",
+    "ReActNetA",
+    "ReActNetAFactory",
+    "SymmetricPaddingMaxPool2D",
+    "SymmetricPaddingQuantConv2D",
+    "decode_predictions",
+    "preprocess_input",
+    "register_pretrained_weights",
+]

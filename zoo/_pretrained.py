@@ -1,0 +1,250 @@
+"""Pretrained weights of the ReActNet models: the `"imagenet"` registry, files and checkpoints.
+
+`weights=` of every model accepts
+
+- `None`: random initialisation;
+- `"imagenet"`: a Keras weights file listed in `PRETRAINED_WEIGHTS`, downloaded once with
+  `tf.keras.utils.get_file` into larq-zoo's cache layout (`~/.keras/larq/models/<model>/`)
+  and checked against its SHA-256;
+- a path to a Keras weights file (`.h5`), loaded by layer name;
+- a path to an official PyTorch checkpoint (`.pth.tar`, `.pth`, `.pt`), converted on the fly
+  with `adambnn_tf.checkpoints` (needs `pip install adambnn-tf[torch]`).
+
+!!! warning "No published ImageNet files yet"
+    The registry is empty: no Keras weight files of these models are published yet, so
+    `weights="imagenet"` raises an error that says how to convert an official checkpoint.
+    Once a file is published, add it with `register_pretrained_weights` (or an entry in
+    `PRETRAINED_WEIGHTS`) giving its URL and SHA-256.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import tensorflow as tf
+
+__all__ = [
+    "PRETRAINED_WEIGHTS",
+    "PYTORCH_CHECKPOINT_SUFFIXES",
+    "PretrainedWeights",
+    "download_weights",
+    "load_weights",
+    "register_pretrained_weights",
+]
+
+PYTORCH_CHECKPOINT_SUFFIXES = (".pth.tar", ".pth", ".pt", ".tar")
+_KERAS_WEIGHTS_SUFFIXES = (".h5", ".hdf5", ".keras")
+
+
+@dataclass(frozen=True)
+class PretrainedWeights:
+    """One downloadable Keras weights file.
+
+    # Arguments
+        url: where to download it from (`https://...` or `file://...`).
+        sha256: its SHA-256 as 64 hexadecimal digits.
+        file_name: name of the file in the cache.
+    """
+
+    url: str
+    sha256: str
+    file_name: str
+
+
+# Keyed by (model name, padding, include_top). Empty until files are published: no Keras
+# weights of these models exist yet, and hashes must never be guessed.
+PRETRAINED_WEIGHTS: dict[tuple[str, str, bool], PretrainedWeights] = {}
+
+
+def register_pretrained_weights(
+    model: str, *, padding: str, include_top: bool, url: str, sha256: str, file_name: str
+) -> None:
+    """Adds (or replaces) the `"imagenet"` weights file of one model configuration.
+
+    !!! example
+        ```python
+        register_pretrained_weights(
+            "reactnet_a", padding="pytorch", include_top=True,
+            url="https://example.org/reactnet_a_weights.h5",
+            sha256="<64 hex digits>", file_name="reactnet_a_weights.h5",
+        )
+        ```
+
+    # Arguments
+        model: `"reactnet_a"` or `"reactnet18"`.
+        padding: the padding mode the weights were trained or converted for.
+        include_top: whether the file includes the classifier.
+        url: download URL.
+        sha256: the file's SHA-256 (64 hexadecimal digits).
+        file_name: name of the file in the cache.
+
+    # Raises
+        ValueError: if `sha256` is not 64 hexadecimal digits.
+    """
+    digest = sha256.lower()
+    if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+        raise ValueError(f"sha256 must be 64 hexadecimal digits, got {sha256!r}.")
+    PRETRAINED_WEIGHTS[(model, padding, include_top)] = PretrainedWeights(url, digest, file_name)
+
+
+def download_weights(
+    model: str, *, padding: str, include_top: bool, cache_dir: str | None = None
+) -> str:
+    """Returns the local path of a registered `"imagenet"` file, downloading it if needed.
+
+    The cache layout is larq-zoo's (`<cache_dir>/larq/models/<model>/<file>`, `cache_dir`
+    defaulting to `~/.keras`). larq-zoo's own `download_pretrained_model` cannot be used as it
+    is because it hard-codes the larq/zoo GitHub release URL; this calls the same
+    `tf.keras.utils.get_file` with the same cache layout.
+
+    # Arguments
+        model: model name, e.g. `"reactnet_a"`.
+        padding: padding mode of the model.
+        include_top: whether the model has its classifier.
+        cache_dir: cache root (default `~/.keras`).
+
+    # Returns
+        The path of the verified file.
+
+    # Raises
+        ValueError: if no file is registered for this configuration, or the downloaded file's
+            SHA-256 does not match (the bad file is removed from the cache).
+    """
+    entry = PRETRAINED_WEIGHTS.get((model, padding, include_top))
+    if entry is None:
+        available = sorted(k for k in PRETRAINED_WEIGHTS if k[0] == model)
+        raise ValueError(
+            f"No ImageNet weights are registered for {model} with padding={padding!r} and "
+            f"include_top={include_top} (registered: {available or 'none'}). No Keras weight "
+            "files of the ReActNet models are published yet. Convert an official PyTorch "
+            "checkpoint instead: `adambnn convert-checkpoint model.pth.tar weights.h5 "
+            f"--model {model}`, then pass weights='weights.h5' with padding='pytorch' "
+            "(or pass the .pth.tar path directly)."
+        )
+    cache_subdir = os.path.join("larq", "models", model)
+    try:
+        return tf.keras.utils.get_file(
+            fname=entry.file_name,
+            origin=entry.url,
+            cache_dir=cache_dir,
+            cache_subdir=cache_subdir,
+            file_hash=entry.sha256,
+            hash_algorithm="sha256",
+        )
+    except ValueError as error:
+        if "hash does not match" not in str(error):
+            raise
+        base = os.path.expanduser(cache_dir or os.path.join("~", ".keras"))
+        if not os.access(base, os.W_OK):
+            base = os.path.join("/tmp", ".keras")
+        bad_file = os.path.join(base, cache_subdir, entry.file_name)
+        if os.path.exists(bad_file):
+            os.remove(bad_file)
+        raise ValueError(
+            f"The file downloaded from {entry.url} does not have the registered SHA-256 "
+            f"{entry.sha256}; it was removed from the cache ({bad_file}). The download was "
+            "corrupted or the registry entry is wrong; retry, or check the URL and hash."
+        ) from None
+
+
+def _is_pytorch_checkpoint(path: str) -> bool:
+    return str(path).endswith(PYTORCH_CHECKPOINT_SUFFIXES)
+
+
+def _load_keras_weights(model: tf.keras.Model, path: str) -> None:
+    if str(path).endswith(".keras"):
+        model.load_weights(path)
+        return
+    _check_h5_covers_model(model, path)
+    try:
+        model.load_weights(path, by_name=True)
+    except ValueError as error:
+        raise ValueError(
+            f"The weights in {path} do not fit {model.name} as built (input channels, "
+            f"num_classes, width_multiplier or model differ?): {error}"
+        ) from error
+
+
+def _check_h5_covers_model(model: tf.keras.Model, path: str) -> None:
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as file:
+            group = file.get("model_weights", file)
+            raw_names = group.attrs.get("layer_names")
+            if raw_names is None:
+                raise ValueError("no 'layer_names' attribute")
+            names = {n.decode() if isinstance(n, bytes) else str(n) for n in raw_names}
+    except (OSError, KeyError, ValueError) as error:
+        raise ValueError(
+            f"{path} is not a Keras HDF5 weights file ({error}). Pass a file written by "
+            "`model.save_weights('weights.h5')`, or an official PyTorch checkpoint "
+            f"ending in one of {PYTORCH_CHECKPOINT_SUFFIXES}."
+        ) from None
+    missing = [layer.name for layer in model.layers if layer.weights and layer.name not in names]
+    if missing:
+        raise ValueError(
+            f"{path} has no weights for {len(missing)} layers of {model.name}, e.g. "
+            f"{missing[:5]}. Is it a file of another model, or of a model without the "
+            "classifier while this one has include_top=True?"
+        )
+
+
+def load_weights(
+    model: tf.keras.Model,
+    weights: str | os.PathLike | None,
+    *,
+    model_name: str,
+    padding: str,
+    include_top: bool,
+    standard_configuration: bool,
+) -> None:
+    """Loads `weights` (`None`, `"imagenet"` or a path) into a freshly built zoo model.
+
+    # Arguments
+        model: the model.
+        weights: `None`, `"imagenet"`, or a path to a Keras weights file or an official
+            PyTorch checkpoint.
+        model_name: registry name of the model, e.g. `"reactnet_a"`.
+        padding: the model's padding mode.
+        include_top: whether the model has its classifier.
+        standard_configuration: whether the model has the published shape (width 1, regular
+            input stem); `"imagenet"` needs it.
+
+    # Raises
+        ValueError: for `"imagenet"` without a registered file or with a non-standard
+            configuration, for a file that does not fit, or an unknown checkpoint layout.
+        ImportError: for a PyTorch checkpoint when torch is not installed.
+    """
+    if weights is None:
+        return
+    if weights == "imagenet":
+        if not standard_configuration:
+            raise ValueError(
+                "weights='imagenet' needs the published configuration: width_multiplier=1.0 "
+                "and small_input=False. Use weights=None to train a small model."
+            )
+        model.load_weights(
+            download_weights(model_name, padding=padding, include_top=include_top),
+            by_name=True,
+        )
+        return
+    path = os.fspath(weights)
+    if not os.path.exists(path):
+        raise ValueError(
+            f"weights={path!r} is neither None, 'imagenet' nor an existing file. Pass a Keras "
+            "weights file (.h5) or an official PyTorch checkpoint (.pth.tar)."
+        )
+    if _is_pytorch_checkpoint(path):
+        from adambnn_tf.checkpoints import load_pytorch_state_dict, load_state_dict_into
+
+        load_state_dict_into(model, load_pytorch_state_dict(path))
+    elif str(path).endswith(_KERAS_WEIGHTS_SUFFIXES):
+        _load_keras_weights(model, path)
+    else:
+        raise ValueError(
+            f"Cannot tell what kind of weights file {path!r} is. Keras weights files end in "
+            f"{_KERAS_WEIGHTS_SUFFIXES}, official PyTorch checkpoints in "
+            f"{PYTORCH_CHECKPOINT_SUFFIXES}."
+        )
