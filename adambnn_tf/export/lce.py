@@ -1,0 +1,220 @@
+"""One call from a trained BNN to a checked Larq Compute Engine `.tflite` file."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+
+import larq_compute_engine as lce
+import tensorflow as tf
+
+from adambnn_tf.export.binary_layers import larq_layers
+from adambnn_tf.export.float_reference import float_tflite
+from adambnn_tf.export.parity import check_parity
+from adambnn_tf.export.report import ExportReport, build_report
+from adambnn_tf.export.sample_images import FASHION_MNIST_IMAGES, load_images
+from adambnn_tf.quantizers import RealLatentWeight
+
+__all__ = ["ExportError", "export", "load_model", "write_atomically"]
+
+_IO_TYPES = {"float32": tf.float32, "int8": tf.int8}
+
+
+class ExportError(RuntimeError):
+    """An export that strict mode (or a parity failure) refused; `report` says why.
+
+    # Attributes
+        report: the `ExportReport` of the conversion.
+    """
+
+    def __init__(self, message: str, report: ExportReport):
+        super().__init__(message)
+        self.report = report
+
+
+def load_model(path: str, custom_objects: dict | None = None) -> tf.keras.Model:
+    """Loads a Keras model (SavedModel folder, `.h5` or `.keras`) for export, uncompiled.
+
+    # Arguments
+        path: the saved model.
+        custom_objects: extra custom objects (this plugin's and Larq's are registered).
+
+    # Returns
+        The model.
+
+    # Raises
+        FileNotFoundError: if `path` does not exist.
+    """
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"No saved model at {path} (expected a SavedModel folder or .h5).")
+    return tf.keras.models.load_model(path, custom_objects=custom_objects, compile=False)
+
+
+def _refuse_stage1(model: tf.keras.Model) -> None:
+    latent = [
+        layer.name
+        for layer in larq_layers(model)
+        if isinstance(getattr(layer, "kernel_quantizer", None), RealLatentWeight)
+    ]
+    if latent:
+        raise ValueError(
+            f"This is a stage-1 model: {len(latent)} layer(s) ({', '.join(latent[:3])}"
+            f"{', ...' if len(latent) > 3 else ''}) use kernel_quantizer='real_latent_weight', so "
+            "their weights are real, not binary, and LCE cannot run them as binary "
+            "convolutions. Train stage 2 (kernel_quantizer='scaled_weight_sign', initialised "
+            "from this model) and export that."
+        )
+
+
+def write_atomically(path: str, data: bytes) -> None:
+    """Writes `data` to `path` through a temporary file in the same folder and `os.replace`.
+
+    # Arguments
+        path: destination file.
+        data: the bytes to write.
+    """
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".tflite")
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(data)
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+        raise
+
+
+def _io_type(value) -> tf.DType:
+    if isinstance(value, str):
+        if value not in _IO_TYPES:
+            raise ValueError(f"I/O type must be one of {tuple(_IO_TYPES)}, got {value!r}.")
+        return _IO_TYPES[value]
+    return tf.as_dtype(value)
+
+
+def _is_image_model(model: tf.keras.Model) -> bool:
+    shape = model.input_shape
+    return (
+        len(model.inputs) == 1
+        and len(shape) == 4
+        and all(size is not None for size in shape[1:])
+        and shape[-1] in (1, 3)
+    )
+
+
+def export(
+    model_or_path: tf.keras.Model | str,
+    output_path: str | None = None,
+    *,
+    target: str = "arm",
+    inference_input_type: tf.DType | str = tf.float32,
+    inference_output_type: tf.DType | str = tf.float32,
+    experimental_default_int8_range: tuple[float, float] | None = None,
+    strict: bool = False,
+    parity: bool = True,
+    parity_images: str | None = None,
+    parity_image_count: int = 8,
+    parity_random_samples: int = 4,
+    compare_float_size: bool = True,
+    custom_objects: dict | None = None,
+) -> ExportReport:
+    """Converts a trained BNN to a Larq Compute Engine `.tflite` file and checks the result.
+
+    Converts with `larq_compute_engine.convert_keras_model`, then reads the flatbuffer back:
+    which binary layers became `LceBconv2d` and, for the others, why not; optionally runs
+    the parity check (`adambnn_tf.export.parity`) on random inputs and real images, and
+    measures a float TFLite export of the same architecture for comparison.
+
+    !!! example
+        ```python
+        report = adambnn_tf.export.export(model, "reactnet.tflite", strict=True)
+        print(report.summary())
+        ```
+
+    # Arguments
+        model_or_path: a Keras model, or the path of a saved one (SavedModel folder, `.h5`).
+        output_path: where to write the `.tflite` file (atomically); `None` not to write it.
+        target: `"arm"` (default) or `"xcore"`.
+        inference_input_type: `tf.float32` or `tf.int8` (or `"float32"`/`"int8"`).
+        inference_output_type: `tf.float32` or `tf.int8`.
+        experimental_default_int8_range: `(min, max)` for LCE's dummy int8 quantization of a
+            model without fake-quant ops; for latency tests only (the outputs are not exact).
+        strict: refuse (raise `ExportError`, write nothing) when any binary layer is not
+            accelerated or the parity check finds a conversion error.
+        parity: run the parity check.
+        parity_images: real images for the parity check: a folder, `.npz`/`.npy`, an IDX3
+            file or `"fashion-mnist"`; by default the offline Fashion-MNIST test images for
+            image models with 1 or 3 input channels when installed, else random inputs only.
+        parity_image_count: how many real images to compare.
+        parity_random_samples: how many random inputs to compare.
+        compare_float_size: also convert a float clone to report the size ratio.
+        custom_objects: extra custom objects for loading `model_or_path`.
+
+    # Returns
+        An `ExportReport`.
+
+    # Raises
+        RuntimeError: in graph mode (the LCE converter needs eager execution).
+        ValueError: for a stage-1 model (real latent weights) or bad options.
+        ExportError: in strict mode, when a binary layer is not accelerated or parity fails.
+    """
+    if not tf.executing_eagerly():
+        raise RuntimeError(
+            "adambnn_tf.export needs eager execution (the LCE converter does not support graph "
+            "mode); call it outside tf.function / tf.compat.v1 graph mode."
+        )
+    model = (
+        load_model(model_or_path, custom_objects)
+        if isinstance(model_or_path, (str, os.PathLike))
+        else model_or_path
+    )
+    if not isinstance(model, tf.keras.Model):
+        raise ValueError(f"Expected a tf.keras.Model or a path, got {type(model).__name__}.")
+    _refuse_stage1(model)
+    start = time.perf_counter()
+    flatbuffer = lce.convert_keras_model(
+        model,
+        inference_input_type=_io_type(inference_input_type),
+        inference_output_type=_io_type(inference_output_type),
+        target=target,
+        experimental_default_int8_range=experimental_default_int8_range,
+    )
+    report = build_report(
+        model,
+        flatbuffer,
+        target=target,
+        output_path=None,
+        conversion_seconds=time.perf_counter() - start,
+    )
+    if strict and not report.all_accelerated:
+        raise ExportError(
+            f"Strict export refused: {len(report.not_accelerated)} binary layer(s) are not "
+            f"accelerated by LCE.\n{report.summary()}",
+            report,
+        )
+    if parity:
+        images, label = None, None
+        if parity_images is not None or (
+            _is_image_model(model) and os.path.exists(FASHION_MNIST_IMAGES)
+        ):
+            images = load_images(parity_images, model.input_shape, parity_image_count)
+            label = f"real images ({parity_images or 'fashion-mnist'})"
+        report.parity = check_parity(
+            model,
+            flatbuffer,
+            random_samples=parity_random_samples,
+            real_images=images,
+            real_images_label=label or "real images",
+            target=target,
+        )
+        if strict and not report.parity.passed:
+            raise ExportError(f"Strict export refused: parity failed.\n{report.summary()}", report)
+    if compare_float_size:
+        report.float_size_bytes = len(float_tflite(model))
+    if output_path is not None:
+        write_atomically(os.fspath(output_path), flatbuffer)
+        report.output_path = os.fspath(output_path)
+    return report
