@@ -20,7 +20,7 @@ from collections.abc import Sequence
 
 __all__ = ["main", "build_parser", "SUBCOMMAND_MODULES"]
 
-SUBCOMMAND_MODULES: tuple[str, ...] = ()
+SUBCOMMAND_MODULES: tuple[str, ...] = ("export",)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -76,7 +76,7 @@ def write_atomically(path: str, data: bytes) -> None:
     """
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".tflite")
+    handle, temporary = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".part")
     try:
         with os.fdopen(handle, "wb") as stream:
             stream.write(data)

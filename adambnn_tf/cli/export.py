@@ -1,0 +1,124 @@
+"""`adambnn export MODEL OUT.tflite`: convert a saved BNN for Larq Compute Engine and check it.
+
+!!! example
+    ```bash
+    adambnn export stage2.h5 reactnet.tflite --strict --parity-images fashion-mnist
+    adambnn export stage2_savedmodel/ reactnet_int8io.tflite --int8-io --report-json report.json
+    ```
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+__all__ = ["add_parser", "run"]
+
+# Exit statuses besides 0 (success) and 2 (argparse usage errors).
+EXIT_REFUSED = 1
+EXIT_PARITY_FAILED = 3
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    """Adds the `export` subcommand.
+
+    # Arguments
+        subparsers: the `add_subparsers()` object of the `adambnn` parser.
+
+    # Returns
+        The subcommand's parser.
+    """
+    parser = subparsers.add_parser(
+        "export",
+        help="convert a saved BNN to a Larq Compute Engine .tflite and check it",
+        description="Convert a saved Keras BNN (SavedModel folder or .h5) to a Larq Compute "
+        "Engine flatbuffer, report which binary convolutions became LceBconv2d (and why the "
+        "others did not), and compare its outputs with Keras (LCE interpreter, rtol=atol=1e-3).",
+    )
+    parser.add_argument("model", help="saved Keras model: SavedModel folder or .h5 file")
+    parser.add_argument("output", help="the .tflite file to write")
+    parser.add_argument(
+        "--target", choices=("arm", "xcore"), default="arm", help="LCE target (default: arm)"
+    )
+    parser.add_argument(
+        "--strict",
+        action="store_true",
+        help="fail (write nothing, exit 1) if any binary layer is not accelerated or parity fails",
+    )
+    parser.add_argument(
+        "--int8-io", action="store_true", help="int8 model input and output instead of float32"
+    )
+    parser.add_argument(
+        "--default-int8-range",
+        nargs=2,
+        type=float,
+        metavar=("MIN", "MAX"),
+        help="LCE dummy int8 quantization range (latency tests only; outputs are not exact)",
+    )
+    parser.add_argument(
+        "--parity-images",
+        metavar="SOURCE",
+        help="real images for the parity check: a folder, .npz/.npy, an IDX3 file or "
+        "'fashion-mnist' (default for image models when installed)",
+    )
+    parser.add_argument(
+        "--parity-count", type=int, default=8, help="real images to compare (default 8)"
+    )
+    parser.add_argument(
+        "--parity-random", type=int, default=4, help="random inputs to compare (default 4)"
+    )
+    parser.add_argument("--no-parity", action="store_true", help="skip the parity check")
+    parser.add_argument(
+        "--no-float-size",
+        action="store_true",
+        help="skip converting a float clone for the size comparison",
+    )
+    parser.add_argument("--report-json", metavar="PATH", help="also write the report as JSON")
+    parser.set_defaults(run=run)
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    """Runs `adambnn export`.
+
+    # Arguments
+        args: the parsed arguments.
+
+    # Returns
+        0 on success, 1 when strict mode refused the export or the input is bad, 3 when the
+        parity check found a conversion error.
+    """
+    from adambnn_tf.export import ExportError, export
+    from adambnn_tf.export.lce import write_atomically
+
+    io_type = "int8" if args.int8_io else "float32"
+    try:
+        report = export(
+            args.model,
+            args.output,
+            target=args.target,
+            inference_input_type=io_type,
+            inference_output_type=io_type,
+            experimental_default_int8_range=(
+                tuple(args.default_int8_range) if args.default_int8_range else None
+            ),
+            strict=args.strict,
+            parity=not args.no_parity,
+            parity_images=args.parity_images,
+            parity_image_count=args.parity_count,
+            parity_random_samples=args.parity_random,
+            compare_float_size=not args.no_float_size,
+        )
+    except ExportError as error:
+        print(error, file=sys.stderr)
+        return EXIT_REFUSED
+    except (FileNotFoundError, ValueError) as error:
+        print(f"adambnn export: error: {error}", file=sys.stderr)
+        return EXIT_REFUSED
+    print(report.summary())
+    if args.report_json:
+        write_atomically(args.report_json, json.dumps(report.to_dict(), indent=2).encode())
+    if report.parity is not None and not report.parity.passed:
+        return EXIT_PARITY_FAILED
+    return 0
