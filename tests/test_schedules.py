@@ -22,7 +22,7 @@ def test_stepwise_values_and_polynomial_decay_equivalence():
     schedule = StepwiseLinearDecay(2e-3, total_steps=10)
     polynomial = tf.keras.optimizers.schedules.PolynomialDecay(2e-3, 10, end_learning_rate=0.0)
     for t in range(13):
-        assert float(schedule(t)) == pytest.approx(2e-3 * max(0.0, 1 - t / 10), abs=1e-12)
+        assert float(schedule(t)) == pytest.approx(2e-3 * max(0.0, 1 - t / 10), rel=1e-6, abs=1e-12)
         assert float(schedule(t)) == pytest.approx(float(polynomial(t)), abs=1e-10)
 
 
