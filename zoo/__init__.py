@@ -21,10 +21,13 @@ from larq_zoo import decode_predictions, preprocess_input
 import adambnn_tf  # noqa: F401  (selects tf-keras and registers the custom objects)
 from adambnn_tf.zoo._blocks import SymmetricPaddingMaxPool2D, SymmetricPaddingQuantConv2D
 from adambnn_tf.zoo._pretrained import PRETRAINED_WEIGHTS, register_pretrained_weights
+from adambnn_tf.zoo.reactnet18 import ReActNet18, ReActNet18Factory
 from adambnn_tf.zoo.reactnet_a import ReActNetA, ReActNetAFactory
 
 __all__ = [
     "PRETRAINED_WEIGHTS",
+    "ReActNet18",
+    "ReActNet18Factory",
     "ReActNetA",
     "ReActNetAFactory",
     "SymmetricPaddingMaxPool2D",

@@ -1,0 +1,405 @@
+"""Official ReActNet/AdamBNN state dicts to the Keras models of `adambnn_tf.zoo`.
+
+Key layouts (see the spec of the official code):
+
+- ReActNet-A (`reactnet.py` of AdamBNN and of ReActNet's `mobilenet/`): `feature.0.*` is the
+  stem, `feature.{1..13}.*` the blocks, `fc.*` the classifier.
+- ReActNet-18 (`birealnet.py` of ReActNet's `resnet/`): `conv1`, `bn1`, `layer{1..4}.{0..3}.*`
+  with `downsample.{1,2}` in the first blocks of layers 2-4, and `fc`.
+
+Binary kernels come as `weight` in OIHW (AdamBNN, nn.Conv2d of stage 1) or as `weights` of
+shape `[O*I*k*k, 1]` (ReActNet's `mobilenet/2_step2`), with or without the `module.` prefix,
+stored as real latent values or as exact +-1 (the re-uploaded ReActNet files, whose scale
+`mean|w|` is then 1). All are accepted; values are copied as they are.
+
+Layout mapping: conv OIHW -> HWIO, `Linear` `[out, in]` -> Dense `[in, out]`,
+`LearnableBias` `(1, C, 1, 1)` -> `(C,)`, PReLU `(C,)` -> RPReLU `alpha`, BatchNorm
+weight/bias/running_mean/running_var -> gamma/beta/moving_mean/moving_variance. A
+channel-doubling ReActNet-A block's `binary_pw_down1/2` and `bn2_1/2` are concatenated on
+the output-channel axis into the Keras block's single C->2C convolution and BatchNorm.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable, Mapping
+
+import numpy as np
+import tensorflow as tf
+
+from adambnn_tf.checkpoints.pytorch import load_pytorch_state_dict
+
+__all__ = [
+    "MODEL_NAMES",
+    "convert_checkpoint",
+    "convert_state_dict",
+    "detect_layout",
+    "load_state_dict_into",
+]
+
+MODEL_NAMES = ("reactnet_a", "reactnet18")
+
+# Keras weight name (last part of the variable name) of each PyTorch BatchNorm entry.
+_BATCH_NORM = {
+    "gamma": "weight",
+    "beta": "bias",
+    "moving_mean": "running_mean",
+    "moving_variance": "running_var",
+}
+_RPRELU = ("input_bias", "alpha", "output_bias")
+
+
+def detect_layout(state_dict: Mapping[str, np.ndarray]) -> str:
+    """Tells which official model a (normalized) state dict belongs to.
+
+    # Arguments
+        state_dict: keys without the `module.` prefix.
+
+    # Returns
+        `"reactnet_a"` or `"reactnet18"`.
+
+    # Raises
+        ValueError: for any other key layout.
+    """
+    if "feature.0.conv1.weight" in state_dict:
+        return "reactnet_a"
+    if "conv1.weight" in state_dict and any(k.startswith("layer1.0.") for k in state_dict):
+        return "reactnet18"
+    sample = sorted(state_dict)[:6]
+    raise ValueError(
+        "Unknown checkpoint key layout: expected the official ReActNet-A keys "
+        "('feature.0.conv1.weight', 'feature.1.binary_3x3.weight', ...) or ReActNet-18 keys "
+        f"('conv1.weight', 'layer1.0.binary_conv.weight', ...), got keys like {sample}."
+    )
+
+
+class _StateDictReader:
+    """Takes entries out of a state dict, so that leftovers can be reported."""
+
+    def __init__(self, state_dict: Mapping[str, np.ndarray]):
+        self.remaining = dict(state_dict)
+
+    def take(self, key: str) -> np.ndarray:
+        if key not in self.remaining:
+            raise ValueError(
+                f"The checkpoint has no entry {key!r}, which the Keras model needs. Is it a "
+                "checkpoint of another model, or of a different depth?"
+            )
+        return self.remaining.pop(key)
+
+    def take_kernel(self, key_base: str, keras_shape: tuple[int, ...]) -> np.ndarray:
+        """A conv kernel as HWIO, from `weight` (OIHW) or `weights` ([O*I*k*k, 1])."""
+        kh, kw, cin, cout = keras_shape
+        if f"{key_base}.weights" in self.remaining:
+            flat = self.take(f"{key_base}.weights")
+            if flat.size != cout * cin * kh * kw:
+                raise ValueError(
+                    f"{key_base}.weights has {flat.size} values, but the Keras kernel needs "
+                    f"{cout}x{cin}x{kh}x{kw} = {cout * cin * kh * kw}."
+                )
+            oihw = flat.reshape(cout, cin, kh, kw)
+        else:
+            oihw = self.take(f"{key_base}.weight")
+        if oihw.ndim != 4:
+            raise ValueError(f"{key_base}.weight should be a 4-D OIHW kernel, got {oihw.shape}.")
+        return oihw.transpose(2, 3, 1, 0)
+
+    def take_channels(self, key: str) -> np.ndarray:
+        return self.take(key).reshape(-1)
+
+
+def _short_name(variable: tf.Variable) -> str:
+    return variable.name.split("/")[-1].split(":")[0]
+
+
+def _assign_layer(model: tf.keras.Model, layer_name: str, values: Mapping[str, Callable]) -> list:
+    """Returns the arrays of one layer in its weight order; `values` maps short names to
+    functions of the expected Keras shape."""
+    layer = model.get_layer(layer_name)
+    arrays = []
+    for variable in layer.weights:
+        short = _short_name(variable)
+        shape = tuple(variable.shape)
+        array = np.asarray(values[short](shape), dtype="float32")
+        if array.shape != shape:
+            raise ValueError(
+                f"Layer {layer_name!r} weight {short!r} has shape {shape} in the Keras model "
+                f"but {array.shape} in the checkpoint. Build the model with the checkpoint's "
+                "num_classes, input channels and width_multiplier."
+            )
+        arrays.append(array)
+    return arrays
+
+
+def _batch_norm_values(reader: _StateDictReader, *bases: str) -> dict[str, Callable]:
+    def read(torch_name):
+        return lambda shape: np.concatenate(
+            [reader.take_channels(f"{base}.{torch_name}") for base in bases]
+        )
+
+    return {keras: read(torch) for keras, torch in _BATCH_NORM.items()}
+
+
+def _rprelu_values(reader: _StateDictReader, prefix: str, index: int) -> dict[str, Callable]:
+    keys = (
+        f"{prefix}.move{index}2.bias",
+        f"{prefix}.prelu{index}.weight",
+        f"{prefix}.move{index}3.bias",
+    )
+    return {
+        name: (lambda shape, key=key: reader.take_channels(key))
+        for name, key in zip(_RPRELU, keys, strict=True)
+    }
+
+
+def _reactnet_a_weights(model, reader: _StateDictReader) -> dict[str, list]:
+    arrays = {
+        "stem_conv": _assign_layer(
+            model, "stem_conv", {"kernel": lambda s: reader.take_kernel("feature.0.conv1", s)}
+        ),
+        "stem_bn": _assign_layer(model, "stem_bn", _batch_norm_values(reader, "feature.0.bn1")),
+    }
+    index = 1
+    while f"block{index}_conv3x3" in {layer.name for layer in model.layers}:
+        p, k = f"block{index}", f"feature.{index}"
+        arrays[f"{p}_conv3x3"] = _assign_layer(
+            model,
+            f"{p}_conv3x3",
+            {
+                "kernel": lambda s, k=k: reader.take_kernel(f"{k}.binary_3x3", s),
+                "bias": lambda s, k=k: reader.take_channels(f"{k}.move11.bias"),
+            },
+        )
+        arrays[f"{p}_bn1"] = _assign_layer(
+            model, f"{p}_bn1", _batch_norm_values(reader, f"{k}.bn1")
+        )
+        arrays[f"{p}_rprelu1"] = _assign_layer(model, f"{p}_rprelu1", _rprelu_values(reader, k, 1))
+        duplicated = f"{k}.bn2_1.weight" in reader.remaining
+
+        def pointwise(shape, k=k, duplicated=duplicated):
+            if not duplicated:
+                return reader.take_kernel(f"{k}.binary_pw", shape)
+            half = (*shape[:3], shape[3] // 2)
+            return np.concatenate(
+                [reader.take_kernel(f"{k}.binary_pw_down{i}", half) for i in (1, 2)], axis=-1
+            )
+
+        arrays[f"{p}_conv1x1"] = _assign_layer(
+            model,
+            f"{p}_conv1x1",
+            {"kernel": pointwise, "bias": lambda s, k=k: reader.take_channels(f"{k}.move21.bias")},
+        )
+        bn2 = (f"{k}.bn2_1", f"{k}.bn2_2") if duplicated else (f"{k}.bn2",)
+        arrays[f"{p}_bn2"] = _assign_layer(model, f"{p}_bn2", _batch_norm_values(reader, *bn2))
+        arrays[f"{p}_rprelu2"] = _assign_layer(model, f"{p}_rprelu2", _rprelu_values(reader, k, 2))
+        index += 1
+    return arrays
+
+
+def _reactnet18_weights(model, reader: _StateDictReader) -> dict[str, list]:
+    names = {layer.name for layer in model.layers}
+    arrays = {
+        "stem_conv": _assign_layer(
+            model, "stem_conv", {"kernel": lambda s: reader.take_kernel("conv1", s)}
+        ),
+        "stem_bn": _assign_layer(model, "stem_bn", _batch_norm_values(reader, "bn1")),
+    }
+    for layer in range(1, 5):
+        block = 0
+        while f"layer{layer}_{block}_conv3x3" in names:
+            p, k = f"layer{layer}_{block}", f"layer{layer}.{block}"
+            arrays[f"{p}_conv3x3"] = _assign_layer(
+                model,
+                f"{p}_conv3x3",
+                {
+                    "kernel": lambda s, k=k: reader.take_kernel(f"{k}.binary_conv", s),
+                    "bias": lambda s, k=k: reader.take_channels(f"{k}.move0.bias"),
+                },
+            )
+            arrays[f"{p}_bn"] = _assign_layer(
+                model, f"{p}_bn", _batch_norm_values(reader, f"{k}.bn1")
+            )
+            if f"{p}_downsample_conv" in names:
+                arrays[f"{p}_downsample_conv"] = _assign_layer(
+                    model,
+                    f"{p}_downsample_conv",
+                    {"kernel": lambda s, k=k: reader.take_kernel(f"{k}.downsample.1", s)},
+                )
+                arrays[f"{p}_downsample_bn"] = _assign_layer(
+                    model, f"{p}_downsample_bn", _batch_norm_values(reader, f"{k}.downsample.2")
+                )
+            keys = (f"{k}.move1.bias", f"{k}.prelu.weight", f"{k}.move2.bias")
+            arrays[f"{p}_rprelu"] = _assign_layer(
+                model,
+                f"{p}_rprelu",
+                {
+                    n: (lambda s, key=key: reader.take_channels(key))
+                    for n, key in zip(_RPRELU, keys, strict=True)
+                },
+            )
+            block += 1
+    return arrays
+
+
+def convert_state_dict(
+    state_dict: Mapping[str, np.ndarray], model: tf.keras.Model
+) -> dict[str, list[np.ndarray]]:
+    """Maps an official state dict onto the layers of a zoo model.
+
+    # Arguments
+        state_dict: from `load_pytorch_state_dict` (or any mapping of the official keys,
+            `module.` prefixes and `num_batches_tracked` allowed).
+        model: a `ReActNetA` or `ReActNet18` model of matching widths and classes (the
+            padding mode and stage do not matter).
+
+    # Returns
+        For each layer name, the list of arrays for `layer.set_weights`.
+
+    # Raises
+        ValueError: for an unknown key layout, a checkpoint of the other model, a missing or
+            left-over entry, or a shape that does not fit.
+    """
+    from adambnn_tf.checkpoints.pytorch import normalize_state_dict
+
+    state_dict = normalize_state_dict(state_dict)
+    layout = detect_layout(state_dict)
+    if model.name not in MODEL_NAMES:
+        raise ValueError(
+            f"Can only convert into the zoo models {MODEL_NAMES}, got a model named "
+            f"{model.name!r}. Build it with adambnn_tf.zoo.ReActNetA or ReActNet18."
+        )
+    if layout != model.name:
+        raise ValueError(
+            f"The checkpoint is a {layout} checkpoint but the model is {model.name}; build "
+            f"the {layout} model to load it."
+        )
+    reader = _StateDictReader(state_dict)
+    arrays = (_reactnet_a_weights if layout == "reactnet_a" else _reactnet18_weights)(model, reader)
+    layer_names = {layer.name for layer in model.layers}
+    if "logits" in layer_names:
+        arrays["logits"] = _assign_layer(
+            model,
+            "logits",
+            {
+                "kernel": lambda s: reader.take("fc.weight").T,
+                "bias": lambda s: reader.take_channels("fc.bias"),
+            },
+        )
+    else:
+        reader.remaining.pop("fc.weight", None)
+        reader.remaining.pop("fc.bias", None)
+    if reader.remaining:
+        raise ValueError(
+            f"The checkpoint has {len(reader.remaining)} entries the Keras model has no place "
+            f"for, e.g. {sorted(reader.remaining)[:5]}. Is the model shallower than the "
+            "checkpoint (small_input changes no depth; check the model)?"
+        )
+    unassigned = [
+        layer.name for layer in model.layers if layer.weights and layer.name not in arrays
+    ]
+    if unassigned:
+        raise ValueError(f"The checkpoint gives no weights for the layers {unassigned[:5]}.")
+    return arrays
+
+
+def load_state_dict_into(model: tf.keras.Model, state_dict: Mapping[str, np.ndarray]) -> None:
+    """Sets a zoo model's weights from an official state dict (see `convert_state_dict`).
+
+    !!! example
+        ```python
+        model = ReActNetA(padding="pytorch", classifier_activation=None)
+        load_state_dict_into(model, load_pytorch_state_dict("model_best.pth.tar"))
+        ```
+
+    # Arguments
+        model: a `ReActNetA` or `ReActNet18` model.
+        state_dict: the official state dict.
+
+    # Raises
+        ValueError: as `convert_state_dict`; the model is left unchanged then.
+    """
+    arrays = convert_state_dict(state_dict, model)  # everything is checked before any write
+    for layer_name, layer_arrays in arrays.items():
+        model.get_layer(layer_name).set_weights(layer_arrays)
+
+
+def _infer_model_kwargs(state_dict: Mapping[str, np.ndarray], layout: str) -> dict:
+    stem = state_dict["feature.0.conv1.weight" if layout == "reactnet_a" else "conv1.weight"]
+    base = 32 if layout == "reactnet_a" else 64
+    kwargs = {"width_multiplier": stem.shape[0] / base}
+    if "fc.weight" in state_dict:
+        kwargs["num_classes"] = int(state_dict["fc.weight"].shape[0])
+        kwargs["input_shape"] = (224, 224, stem.shape[1])  # the top needs a static size
+    else:
+        kwargs["include_top"] = False
+        kwargs["input_shape"] = (None, None, stem.shape[1])
+    return kwargs
+
+
+def convert_checkpoint(
+    in_path: str | os.PathLike,
+    out_path: str | os.PathLike,
+    model_name: str | None = None,
+    *,
+    stage: int = 2,
+    weights_only: bool = True,
+) -> tf.keras.Model:
+    """Converts an official PyTorch checkpoint to a Keras weights file (`.h5`).
+
+    The widths, input channels and number of classes are read from the checkpoint. The
+    Keras model is built with `padding="pytorch"`, the mode that reproduces the official
+    outputs; the file also loads into `padding="lce"` models (same layers and names).
+
+    !!! example
+        ```python
+        convert_checkpoint("model_best.pth.tar", "reactnet_a.h5", "reactnet_a")
+        model = ReActNetA(weights="reactnet_a.h5", padding="pytorch")
+        ```
+
+    # Arguments
+        in_path: the `.pth.tar` file.
+        out_path: the Keras weights file to write (atomically).
+        model_name: `"reactnet_a"` or `"reactnet18"`; `None` detects it from the keys.
+        stage: the stage of the Keras model written (the weights are the same).
+        weights_only: passed to `torch.load`.
+
+    # Returns
+        The Keras model holding the converted weights.
+
+    # Raises
+        ValueError: for an unknown model name or key layout, or a checkpoint of the other
+            model.
+        ImportError: if torch is not installed.
+    """
+    from adambnn_tf.zoo import ReActNet18, ReActNetA
+
+    state_dict = load_pytorch_state_dict(in_path, weights_only=weights_only)
+    layout = detect_layout(state_dict)
+    if model_name is not None and model_name not in MODEL_NAMES:
+        raise ValueError(f"model_name must be one of {MODEL_NAMES}, got {model_name!r}.")
+    if model_name is not None and model_name != layout:
+        raise ValueError(
+            f"{os.fspath(in_path)!r} is a {layout} checkpoint, not {model_name}; pass "
+            f"--model {layout} (or omit it)."
+        )
+    build = ReActNetA if layout == "reactnet_a" else ReActNet18
+    model = build(
+        weights=None,
+        stage=stage,
+        padding="pytorch",
+        classifier_activation=None,
+        **_infer_model_kwargs(state_dict, layout),
+    )
+    load_state_dict_into(model, state_dict)
+    out_path = os.fspath(out_path)
+    folder = os.path.dirname(os.path.abspath(out_path))
+    handle, temporary = tempfile.mkstemp(suffix=".h5", dir=folder)
+    os.close(handle)
+    try:
+        model.save_weights(temporary, save_format="h5")
+        os.replace(temporary, out_path)
+    finally:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+    return model

@@ -1,0 +1,86 @@
+"""`adambnn convert-checkpoint IN.pth.tar OUT.h5`: official PyTorch checkpoint to Keras weights.
+
+!!! example
+    ```bash
+    adambnn convert-checkpoint model_best.pth.tar reactnet_a.h5 --model reactnet_a
+    ```
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+__all__ = ["add_parser", "run"]
+
+EXIT_FAILED = 1
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    """Adds the `convert-checkpoint` subcommand.
+
+    # Arguments
+        subparsers: the `add_subparsers()` object of the `adambnn` parser.
+
+    # Returns
+        The subcommand's parser.
+    """
+    parser = subparsers.add_parser(
+        "convert-checkpoint",
+        help="convert an official ReActNet/AdamBNN PyTorch checkpoint to a Keras weights file",
+        description="Convert an official ReActNet-A or ReActNet-18 PyTorch checkpoint "
+        "(.pth.tar; 'weight' or 'weights' kernels, with or without 'module.') to a Keras .h5 "
+        "weights file for adambnn_tf.zoo.ReActNetA / ReActNet18. Widths, input channels and "
+        "classes are read from the checkpoint. Load the result with padding='pytorch' for "
+        "outputs equal to PyTorch's. Needs torch (pip install adambnn-tf[torch]).",
+    )
+    parser.add_argument("checkpoint", help="the PyTorch checkpoint (.pth.tar, .pth)")
+    parser.add_argument("output", help="the Keras weights file to write (.h5)")
+    parser.add_argument(
+        "--model",
+        choices=("reactnet_a", "reactnet18"),
+        default=None,
+        help="the model of the checkpoint (default: detected from its keys)",
+    )
+    parser.add_argument(
+        "--stage", type=int, choices=(1, 2), default=2, help="stage of the Keras model (default 2)"
+    )
+    parser.add_argument(
+        "--unsafe-pickle",
+        action="store_true",
+        help="load with torch.load(weights_only=False); only for files you trust",
+    )
+    parser.set_defaults(run=run)
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    """Runs `adambnn convert-checkpoint`.
+
+    # Arguments
+        args: the parsed arguments.
+
+    # Returns
+        0 on success, 1 with a message on stderr otherwise.
+    """
+    from adambnn_tf.checkpoints import convert_checkpoint
+
+    if not str(args.output).endswith((".h5", ".hdf5")):
+        print(f"error: the output must be an .h5 file, got {args.output!r}", file=sys.stderr)
+        return EXIT_FAILED
+    try:
+        model = convert_checkpoint(
+            args.checkpoint,
+            args.output,
+            args.model,
+            stage=args.stage,
+            weights_only=not args.unsafe_pickle,
+        )
+    except (ValueError, ImportError, FileNotFoundError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_FAILED
+    print(
+        f"wrote {args.output}: {model.name}, {model.count_params():,} parameters "
+        f"(load with padding='pytorch' for PyTorch-equal outputs)"
+    )
+    return 0
