@@ -1,0 +1,16 @@
+"""Run reports: a run directory in, a Markdown report with PNG plots out.
+
+The run-directory layout is documented in `adambnn_tf.report.layout`.
+
+!!! example
+    ```python
+    from adambnn_tf.report import write_report
+
+    path = write_report("runs/fashion_mnist")
+    ```
+"""
+
+from adambnn_tf.report.layout import RunData, StageData, read_run
+from adambnn_tf.report.writer import write_report
+
+__all__ = ["RunData", "StageData", "read_run", "write_report"]

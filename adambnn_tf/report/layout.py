@@ -1,0 +1,232 @@
+"""The run-directory layout the report reads, and a tolerant reader for it.
+
+```
+RUN_DIR/
+    run.json                     optional: the run's configuration (shown as a table)
+    stage1/                      one folder per stage, named stage*, in name order; a
+    stage2/                      one-stage run may put the stage files in RUN_DIR itself
+        history.csv              Keras CSVLogger: `epoch` plus one column per metric
+                                 (accuracy, loss, val_accuracy, val_loss, ff_ratio, c2i_ratio,
+                                 saturated_share, ...)
+        history.json             or Keras History.history: {"loss": [...], ...}
+        ff_ratio_per_step.csv    `step,ff_ratio`: the FF-ratio of every iteration
+    latent_weights_final.npz     latent weights of the binary layers at the end, one array per
+                                 layer
+    saturated_activations.json   {"layer name": share of binarizer inputs outside [-1, 1]}
+    export/report.json           the LCE export summary (`ExportReport.to_dict()`)
+```
+
+Metric names are matched loosely, so that per-layer columns do not hide the overall ones:
+the FF-ratio is the column `ff_ratio` (else the first column containing "ff_ratio"), the
+C2I-ratio `c2i_ratio` (else the first containing "c2i"), the saturated share
+`saturated_share` (else the first containing "saturat").
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import math
+import os
+
+import numpy as np
+
+__all__ = [
+    "EXPORT_REPORT",
+    "FF_PER_STEP",
+    "HISTORY_CSV",
+    "HISTORY_JSON",
+    "LATENT_WEIGHTS",
+    "RUN_CONFIG",
+    "SATURATED_ACTIVATIONS",
+    "RunData",
+    "StageData",
+    "find_metric",
+    "read_run",
+]
+
+RUN_CONFIG = "run.json"
+HISTORY_CSV = "history.csv"
+HISTORY_JSON = "history.json"
+FF_PER_STEP = "ff_ratio_per_step.csv"
+LATENT_WEIGHTS = "latent_weights_final.npz"
+SATURATED_ACTIVATIONS = "saturated_activations.json"
+EXPORT_REPORT = os.path.join("export", "report.json")
+
+
+@dataclasses.dataclass
+class StageData:
+    """What one stage left in the run directory.
+
+    # Attributes
+        name: the stage folder name (`"stage1"`, ...; `"training"` for files in RUN_DIR).
+        history: metric name -> one value per epoch (empty if no history file).
+        ff_per_step: the FF-ratio of each iteration (`None` if no file).
+    """
+
+    name: str
+    history: dict[str, list[float]]
+    ff_per_step: np.ndarray | None
+
+    @property
+    def epochs(self) -> int:
+        """The number of epochs in the history."""
+        return max((len(values) for values in self.history.values()), default=0)
+
+
+@dataclasses.dataclass
+class RunData:
+    """Everything the report found, and what it did not.
+
+    # Attributes
+        run_dir: the run directory.
+        config: the run configuration (`{}` if absent).
+        stages: the stages, in order.
+        latent_weights: layer name -> final latent weights (`{}` if absent).
+        saturated: layer name -> share of saturated binarizer inputs (`{}` if absent).
+        export: the export summary (`None` if absent).
+        missing: one line per part that is absent or unreadable, saying which file.
+    """
+
+    run_dir: str
+    config: dict
+    stages: list[StageData]
+    latent_weights: dict[str, np.ndarray]
+    saturated: dict[str, float]
+    export: dict | None
+    missing: list[str]
+
+
+def find_metric(history: dict[str, list[float]], exact: str, fragment: str) -> str | None:
+    """The history key for a metric: `exact` if present, else the first containing `fragment`.
+
+    # Arguments
+        history: metric name -> values.
+        exact: the preferred name, e.g. `"ff_ratio"`.
+        fragment: a lowercase part of the name to fall back on, e.g. `"c2i"`.
+
+    # Returns
+        The key (training metric before `val_` ones), or `None`.
+    """
+    if exact in history:
+        return exact
+    keys = sorted(history, key=lambda key: (key.startswith("val_"), key))
+    return next((key for key in keys if fragment in key.lower()), None)
+
+
+def _to_float(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        return math.nan
+
+
+def _read_history(folder: str, missing: list[str]) -> dict[str, list[float]]:
+    csv_path = os.path.join(folder, HISTORY_CSV)
+    json_path = os.path.join(folder, HISTORY_JSON)
+    try:
+        if os.path.isfile(csv_path):
+            with open(csv_path, newline="") as stream:
+                rows = list(csv.DictReader(stream))
+            columns = [key for key in (rows[0] if rows else {}) if key != "epoch"]
+            return {key: [_to_float(row[key]) for row in rows] for key in columns}
+        if os.path.isfile(json_path):
+            with open(json_path) as stream:
+                history = json.load(stream)
+            return {key: [float(v) for v in values] for key, values in history.items()}
+    except (OSError, ValueError, TypeError, AttributeError) as error:
+        missing.append(f"{csv_path} or {json_path}: unreadable ({error})")
+        return {}
+    missing.append(f"{csv_path} (or {HISTORY_JSON}): no training history")
+    return {}
+
+
+def _read_ff_per_step(folder: str, missing: list[str]) -> np.ndarray | None:
+    path = os.path.join(folder, FF_PER_STEP)
+    if not os.path.isfile(path):
+        missing.append(f"{path}: no per-iteration FF-ratio")
+        return None
+    try:
+        with open(path, newline="") as stream:
+            rows = list(csv.DictReader(stream))
+        key = find_metric({key: [] for key in (rows[0] if rows else {})}, "ff_ratio", "ff")
+        if key is None:
+            raise ValueError("no ff_ratio column")
+        return np.asarray([_to_float(row[key]) for row in rows], dtype=np.float64)
+    except (OSError, ValueError, KeyError) as error:
+        missing.append(f"{path}: unreadable ({error})")
+        return None
+
+
+def _read_json(path: str, what: str, missing: list[str]):
+    if not os.path.isfile(path):
+        missing.append(f"{path}: no {what}")
+        return None
+    try:
+        with open(path) as stream:
+            return json.load(stream)
+    except (OSError, ValueError) as error:
+        missing.append(f"{path}: unreadable ({error})")
+        return None
+
+
+def _read_latent_weights(path: str, missing: list[str]) -> dict[str, np.ndarray]:
+    if not os.path.isfile(path):
+        missing.append(f"{path}: no final latent weights")
+        return {}
+    try:
+        with np.load(path) as archive:
+            return {name: np.asarray(archive[name], dtype=np.float64) for name in archive.files}
+    except (OSError, ValueError) as error:
+        missing.append(f"{path}: unreadable ({error})")
+        return {}
+
+
+def read_run(run_dir: str | os.PathLike) -> RunData:
+    """Reads whatever of the layout is present in a run directory.
+
+    # Arguments
+        run_dir: the run directory.
+
+    # Returns
+        A `RunData`; absent or unreadable parts are empty and listed in `missing`.
+
+    # Raises
+        NotADirectoryError: when `run_dir` is not a directory.
+    """
+    run_dir = os.fspath(run_dir)
+    if not os.path.isdir(run_dir):
+        raise NotADirectoryError(f"{run_dir} is not a run directory (no such folder).")
+    missing: list[str] = []
+    stage_folders = sorted(
+        name
+        for name in os.listdir(run_dir)
+        if name.startswith("stage") and os.path.isdir(os.path.join(run_dir, name))
+    )
+    named = [(name, os.path.join(run_dir, name)) for name in stage_folders] or [
+        ("training", run_dir)
+    ]
+    stages = [
+        StageData(name, _read_history(folder, missing), _read_ff_per_step(folder, missing))
+        for name, folder in named
+    ]
+    config = _read_json(os.path.join(run_dir, RUN_CONFIG), "run configuration", missing)
+    saturated = _read_json(
+        os.path.join(run_dir, SATURATED_ACTIVATIONS), "saturated-activation shares", missing
+    )
+    try:
+        saturated = {str(k): float(v) for k, v in (saturated or {}).items()}
+    except (AttributeError, TypeError, ValueError):
+        missing.append(f"{SATURATED_ACTIVATIONS}: expected an object of layer name -> share")
+        saturated = {}
+    export = _read_json(os.path.join(run_dir, EXPORT_REPORT), "export summary", missing)
+    return RunData(
+        run_dir=run_dir,
+        config=config if isinstance(config, dict) else {},
+        stages=stages,
+        latent_weights=_read_latent_weights(os.path.join(run_dir, LATENT_WEIGHTS), missing),
+        saturated=saturated,
+        export=export if isinstance(export, dict) else None,
+        missing=missing,
+    )

@@ -1,0 +1,164 @@
+"""The report's figures, drawn with matplotlib's Agg backend and written atomically as PNG."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only; no display needed (and none on a training server)
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
+
+from adambnn_tf.report.layout import StageData  # noqa: E402
+
+__all__ = [
+    "plot_curves_per_stage",
+    "plot_ff_per_step",
+    "plot_latent_histogram",
+    "plot_bars",
+]
+
+
+def _save(figure: plt.Figure, path: str) -> str:
+    folder = os.path.dirname(os.path.abspath(path))
+    handle, temporary = tempfile.mkstemp(suffix=".png", dir=folder)
+    os.close(handle)
+    try:
+        figure.savefig(temporary, format="png", dpi=110, bbox_inches="tight")
+        os.replace(temporary, path)
+    finally:
+        plt.close(figure)
+        if os.path.exists(temporary):
+            os.remove(temporary)
+    return path
+
+
+def _mark_stage_boundaries(axes: plt.Axes, stages: Sequence[StageData]) -> None:
+    start = 0
+    for stage in stages[:-1]:
+        start += stage.epochs
+        axes.axvline(start + 0.5, color="grey", linestyle=":", linewidth=1)
+
+
+def plot_curves_per_stage(
+    stages: Sequence[StageData],
+    keys: Sequence[str],
+    path: str,
+    *,
+    title: str,
+    ylabel: str,
+    log_scale: bool = False,
+) -> str | None:
+    """Plots history metrics per epoch, the stages one after another.
+
+    # Arguments
+        stages: the stages, in order.
+        keys: the history keys to draw (absent ones are skipped).
+        path: the PNG file to write.
+        title: the figure title.
+        ylabel: the y-axis label.
+        log_scale: use a logarithmic y axis.
+
+    # Returns
+        `path`, or `None` when no stage has any of the keys.
+    """
+    figure, axes = plt.subplots(figsize=(7, 4))
+    drawn = False
+    offset = 0
+    for stage in stages:
+        for key in keys:
+            values = stage.history.get(key)
+            if values:
+                epochs = np.arange(offset + 1, offset + len(values) + 1)
+                axes.plot(epochs, values, marker="o", markersize=3, label=f"{stage.name} {key}")
+                drawn = True
+        offset += stage.epochs
+    if not drawn:
+        plt.close(figure)
+        return None
+    _mark_stage_boundaries(axes, stages)
+    if log_scale:
+        axes.set_yscale("log")
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+    axes.set(title=title, xlabel="epoch (stages in sequence)", ylabel=ylabel)
+    axes.grid(alpha=0.3)
+    axes.legend(fontsize="small")
+    return _save(figure, path)
+
+
+def plot_ff_per_step(stages: Sequence[StageData], path: str) -> str | None:
+    """Plots the FF-ratio of every iteration on a log scale, the stages one after another.
+
+    # Returns
+        `path`, or `None` when no stage has per-iteration values.
+    """
+    figure, axes = plt.subplots(figsize=(7, 4))
+    offset = 0
+    drawn = False
+    for stage in stages:
+        if stage.ff_per_step is None or not len(stage.ff_per_step):
+            continue
+        steps = np.arange(offset + 1, offset + len(stage.ff_per_step) + 1)
+        # Zero flips cannot be drawn on a log axis; they are left as gaps.
+        positive = np.where(stage.ff_per_step > 0, stage.ff_per_step, np.nan)
+        axes.plot(steps, positive, linewidth=0.8, label=stage.name)
+        offset += len(stage.ff_per_step)
+        drawn = True
+    if not drawn:
+        plt.close(figure)
+        return None
+    axes.set_yscale("log")
+    axes.set(title="FF-ratio per iteration", xlabel="iteration", ylabel="FF-ratio (log)")
+    axes.grid(alpha=0.3, which="both")
+    axes.legend(fontsize="small")
+    return _save(figure, path)
+
+
+def plot_latent_histogram(weights: np.ndarray, path: str, *, bins: int = 201) -> str:
+    """Plots the histogram of the final latent weights (paper Fig. 6: three peaks).
+
+    # Arguments
+        weights: all latent weights, flattened.
+        path: the PNG file to write.
+        bins: the number of bins.
+
+    # Returns
+        `path`.
+    """
+    figure, axes = plt.subplots(figsize=(7, 4))
+    axes.hist(weights, bins=bins, color="tab:blue")
+    axes.set_yscale("log")
+    axes.set(
+        title=f"Final latent weights ({weights.size:,} values)",
+        xlabel="latent weight",
+        ylabel="count (log)",
+    )
+    axes.grid(alpha=0.3)
+    return _save(figure, path)
+
+
+def plot_bars(
+    values: dict[str, float], path: str, *, title: str, xlabel: str, log_scale: bool = False
+) -> str | None:
+    """A horizontal bar chart of named values (per-layer shares, operator counts).
+
+    # Returns
+        `path`, or `None` when `values` is empty.
+    """
+    if not values:
+        return None
+    names = list(values)
+    figure, axes = plt.subplots(figsize=(7, max(2.0, 0.3 * len(names) + 1)))
+    axes.barh(range(len(names)), [values[name] for name in names], color="tab:orange")
+    axes.set_yticks(range(len(names)), names, fontsize="small")
+    axes.invert_yaxis()
+    if log_scale:
+        axes.set_xscale("log")
+    axes.set(title=title, xlabel=xlabel)
+    axes.grid(alpha=0.3, axis="x")
+    return _save(figure, path)

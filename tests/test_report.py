@@ -1,0 +1,185 @@
+"""write_report on synthetic run directories: plots, values, and graceful degradation."""
+
+import csv
+import json
+import pathlib
+import re
+
+import numpy as np
+import pytest
+
+from adambnn_tf.report import read_run, write_report
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def _write_history(folder, rows):
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / "history.csv", "w", newline="") as stream:
+        writer = csv.DictWriter(stream, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+@pytest.fixture
+def full_run(tmp_path):
+    run = tmp_path / "run"
+    _write_history(
+        run / "stage1",
+        [
+            {
+                "epoch": 0,
+                "accuracy": 0.61,
+                "loss": 1.2,
+                "val_accuracy": 0.7,
+                "val_loss": 0.9,
+                "ff_ratio": 0.0125,
+                "c2i_ratio": 0.93,
+                "saturated_share": 0.21,
+            },
+            {
+                "epoch": 1,
+                "accuracy": 0.78,
+                "loss": 0.6,
+                "val_accuracy": 0.8125,
+                "val_loss": 0.55,
+                "ff_ratio": 0.0042,
+                "c2i_ratio": 0.88,
+                "saturated_share": 0.19,
+            },
+        ],
+    )
+    (run / "stage2").mkdir()
+    (run / "stage2" / "history.json").write_text(
+        json.dumps(
+            {
+                "accuracy": [0.85, 0.8911],
+                "loss": [0.4, 0.31],
+                "val_accuracy": [0.86, 0.9017],
+                "val_loss": [0.38, 0.29],
+                "ff_ratio": [0.0009, 0.0003],
+                "c2i_ratio": [0.97, 0.9612],
+            }
+        )
+    )
+    for stage, count in (("stage1", 50), ("stage2", 40)):
+        steps = np.arange(count)
+        ff = np.where(steps % 10 == 0, 0.0, 0.05 * np.exp(-steps / 20))  # zeros must not break log
+        with open(run / stage / "ff_ratio_per_step.csv", "w") as stream:
+            stream.write(
+                "step,ff_ratio\n" + "".join(f"{s},{v}\n" for s, v in zip(steps, ff, strict=True))
+            )
+    rng = np.random.default_rng(0)
+    peaks = np.concatenate(
+        [
+            np.zeros(300),
+            np.full(200, 1.0),
+            np.full(200, -1.0),
+            rng.choice([-1, 1], 300) * rng.uniform(0.2, 0.8, 300),
+        ]
+    )
+    np.savez(
+        run / "latent_weights_final.npz", conv_1=peaks[:600].reshape(20, 30), conv_2=peaks[600:]
+    )
+    (run / "saturated_activations.json").write_text(
+        json.dumps({"quant_conv2d": 0.3125, "quant_conv2d_1": 0.0625})
+    )
+    (run / "export").mkdir()
+    (run / "export" / "report.json").write_text(
+        json.dumps(
+            {
+                "target": "arm",
+                "size_bytes": 123456,
+                "lce_bconv2d": 7,
+                "op_counts": {"LceBconv2d": 7, "LceQuantize": 7, "CONV_2D": 1},
+                "parity": {"verdict": "bit-exact", "passed": True},
+            }
+        )
+    )
+    (run / "run.json").write_text(json.dumps({"model": "ReActNetA", "seed": 3}))
+    return run
+
+
+def _images(report_text):
+    return re.findall(r"!\[[^\]]*\]\(([^)]+)\)", report_text)
+
+
+def test_full_run_directory(full_run):
+    path = write_report(full_run)
+    assert path == str(full_run / "report" / "report.md")
+    text = pathlib.Path(path).read_text()
+    referenced = _images(text)
+    expected = {
+        "accuracy.png",
+        "loss.png",
+        "ff_ratio_per_step.png",
+        "c2i_ratio_per_epoch.png",
+        "latent_weights.png",
+        "saturated_per_layer.png",
+        "saturated_per_epoch.png",
+        "export_op_counts.png",
+    }
+    assert set(referenced) == expected
+    for name in referenced:
+        content = (full_run / "report" / name).read_bytes()
+        assert content.startswith(PNG_SIGNATURE) and len(content) > 2000
+    # Values from the files show up in the report.
+    for value in (
+        "0.8125",
+        "0.9017",
+        "0.9612",
+        "0.0042",
+        "0.3125",
+        "0.0625",
+        "123,456",
+        "bit-exact",
+        "ReActNetA",
+        "LceBconv2d",
+    ):
+        assert value in text, value
+    # Hand counts: mean saturation (0.3125 + 0.0625) / 2; 300 of 1000 latent weights at 0,
+    # 400 at +-max, the other 300 in between.
+    assert "Mean over 2 binarizers: 0.1875." in text
+    assert "| share near 0: abs(w) < 1% of max | 0.3 |" in text
+    assert "| share near +-max: abs(w) > 99% of max | 0.4 |" in text
+    # The per-iteration FF table: 50 and 40 iterations, mean of stage 1's values.
+    steps = np.arange(50)
+    stage1_mean = np.mean(np.where(steps % 10 == 0, 0.0, 0.05 * np.exp(-steps / 20)))
+    assert f"| stage1 | 50 | {stage1_mean:.4g} |" in text
+    assert "Nothing: every part was found." in text
+
+
+def test_empty_run_directory_degrades_gracefully(tmp_path):
+    text = pathlib.Path(write_report(tmp_path)).read_text()
+    assert _images(text) == []
+    for what in (
+        "history.csv",
+        "ff_ratio_per_step.csv",
+        "latent_weights_final.npz",
+        "saturated_activations.json",
+        "report.json",
+        "run.json",
+    ):
+        assert what in text.split("## Missing from the run directory")[1], what
+    assert "*No training history recorded.*" in text and "*No export summary recorded.*" in text
+
+
+def test_partial_and_corrupt_parts_are_reported(full_run):
+    (full_run / "latent_weights_final.npz").write_bytes(b"not a zip")
+    (full_run / "export" / "report.json").write_text("{broken")
+    (full_run / "stage2" / "ff_ratio_per_step.csv").unlink()
+    run = read_run(full_run)
+    assert run.latent_weights == {} and run.export is None
+    assert run.stages[1].ff_per_step is None and run.stages[0].ff_per_step.shape == (50,)
+    text = pathlib.Path(write_report(full_run, full_run / "elsewhere")).read_text()
+    missing = text.split("## Missing from the run directory")[1]
+    assert "latent_weights_final.npz: unreadable" in missing
+    assert "report.json: unreadable" in missing
+    assert "stage2/ff_ratio_per_step.csv: no per-iteration FF-ratio" in missing
+    assert "ff_ratio_per_step.png" in _images(text)  # stage 1's iterations are still drawn
+    assert (full_run / "elsewhere" / "accuracy.png").read_bytes().startswith(PNG_SIGNATURE)
+
+
+def test_missing_run_directory_is_an_error(tmp_path):
+    with pytest.raises(NotADirectoryError, match="not a run directory"):
+        write_report(tmp_path / "nope")
