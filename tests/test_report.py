@@ -35,7 +35,7 @@ def full_run(tmp_path):
                 "val_loss": 0.9,
                 "ff_ratio": 0.0125,
                 "c2i_ratio": 0.93,
-                "saturated_share": 0.21,
+                "saturation": 0.21,
             },
             {
                 "epoch": 1,
@@ -45,7 +45,7 @@ def full_run(tmp_path):
                 "val_loss": 0.55,
                 "ff_ratio": 0.0042,
                 "c2i_ratio": 0.88,
-                "saturated_share": 0.19,
+                "saturation": 0.19,
             },
         ],
     )
@@ -183,3 +183,30 @@ def test_partial_and_corrupt_parts_are_reported(full_run):
 def test_missing_run_directory_is_an_error(tmp_path):
     with pytest.raises(NotADirectoryError, match="not a run directory"):
         write_report(tmp_path / "nope")
+
+
+def test_one_stage_run_takes_per_layer_saturation_from_the_history(tmp_path):
+    _write_history(
+        tmp_path,
+        [
+            {
+                "epoch": 0,
+                "loss": 1.0,
+                "saturation": 0.5,
+                "saturation/a": 0.25,
+                "saturation/b": 0.75,
+            },
+            {
+                "epoch": 1,
+                "loss": 0.5,
+                "saturation": 0.4,
+                "saturation/a": 0.125,
+                "saturation/b": 0.5,
+            },
+        ],
+    )
+    run = read_run(tmp_path)
+    assert [stage.name for stage in run.stages] == ["training"]
+    text = pathlib.Path(write_report(tmp_path)).read_text()
+    assert "Mean over 2 binarizers: 0.3125." in text  # (0.125 + 0.5) / 2, the last epoch
+    assert {"loss.png", "saturated_per_layer.png", "saturated_per_epoch.png"} <= set(_images(text))

@@ -13,13 +13,14 @@ RUN_DIR/
     latent_weights_final.npz     latent weights of the binary layers at the end, one array per
                                  layer
     saturated_activations.json   {"layer name": share of binarizer inputs outside [-1, 1]}
+                                 (default: the last epoch's saturation/<layer> columns)
     export/report.json           the LCE export summary (`ExportReport.to_dict()`)
 ```
 
 Metric names are matched loosely, so that per-layer columns do not hide the overall ones:
 the FF-ratio is the column `ff_ratio` (else the first column containing "ff_ratio"), the
 C2I-ratio `c2i_ratio` (else the first containing "c2i"), the saturated share
-`saturated_share` (else the first containing "saturat").
+`saturation` (else the first containing "saturat").
 """
 
 from __future__ import annotations

@@ -229,9 +229,23 @@ def _latent_section(run: RunData, lines: list[str], output_dir: str) -> None:
     _image(lines, path, "Latent-weight histogram", output_dir)
 
 
+def _last_per_layer(stages: list[StageData], keys: list[str]) -> dict[str, float]:
+    """`<key>/<layer>` columns of the last stage with any, at its last epoch."""
+    for stage in reversed(stages):
+        shares = {
+            name.split("/", 1)[1]: values[-1]
+            for name, values in stage.history.items()
+            if values and any(name.startswith(key + "/") for key in keys)
+        }
+        if shares:
+            return shares
+    return {}
+
+
 def _saturation_section(run: RunData, lines: list[str], output_dir: str) -> None:
     lines.extend(["## Saturated activations", "", f"The {_SATURATION_NOTE}.", ""])
-    keys = _metric_keys(run.stages, "saturated_share", "saturat")
+    keys = _metric_keys(run.stages, "saturation", "saturat")
+    per_layer_shares = run.saturated or _last_per_layer(run.stages, keys)
     per_epoch = plots.plot_curves_per_stage(
         run.stages,
         keys,
@@ -240,15 +254,15 @@ def _saturation_section(run: RunData, lines: list[str], output_dir: str) -> None
         ylabel="share",
     )
     per_layer = plots.plot_bars(
-        run.saturated,
+        per_layer_shares,
         os.path.join(output_dir, "saturated_per_layer.png"),
         title="Saturated activations per layer (end of training)",
         xlabel="share",
     )
-    if run.saturated:
-        mean = float(np.mean(list(run.saturated.values())))
-        lines.extend([f"Mean over {len(run.saturated)} binarizers: {_fmt(mean)}.", ""])
-        lines.extend(_table(["binarizer", "share"], [[k, v] for k, v in run.saturated.items()]))
+    if per_layer_shares:
+        mean = float(np.mean(list(per_layer_shares.values())))
+        lines.extend([f"Mean over {len(per_layer_shares)} binarizers: {_fmt(mean)}.", ""])
+        lines.extend(_table(["binarizer", "share"], [[k, v] for k, v in per_layer_shares.items()]))
     if not per_epoch and not per_layer:
         lines.extend(["*No saturated-activation shares recorded.*", ""])
     _image(lines, per_layer, "Saturated activations per layer", output_dir)
