@@ -140,6 +140,39 @@ def _kernel_obstacle(layer: tf.keras.layers.Layer) -> str | None:
     return None
 
 
+def _explicit_padding_obstacles(layer: lq.layers.QuantConv2D) -> list[str]:
+    """Obstacles of padding that Larq applies with `tf.pad` after the input quantizer.
+
+    LCE fuses such a `Pad` into `LceBconv2d` only when it pads with 1.0 exactly as TF
+    `"same"` would; native zero padding (`pad_values=0`) is a convolution attribute instead.
+    """
+    if getattr(layer, "_is_native_padding", True) or len(layer.inbound_nodes) != 1:
+        return []
+    spatial = layer.input_shape[1:-1] if layer.data_format == "channels_last" else None
+    if spatial is None or any(size is None for size in spatial):
+        return []
+    amounts = [list(map(int, pair)) for pair in layer._get_spatial_padding_same(spatial)]
+    same = [
+        list(lq.layers_base._compute_padding(stride, dilation, size, kernel))
+        for stride, dilation, size, kernel in zip(
+            layer.strides, layer.dilation_rate, spatial, layer.kernel_size, strict=True
+        )
+    ]
+    obstacles = []
+    if amounts != same:
+        obstacles.append(
+            f"explicit padding {amounts} after the binarizer differs from TF 'same' padding "
+            f"{same} (stride {layer.strides[0]}, input {spatial[0]}x{spatial[1]}); LCE fuses "
+            "only padding equal to 'same'"
+        )
+    if float(layer.pad_values) == 0.0:
+        obstacles.append(
+            "explicit zero padding (a Pad with 0) after the binarizer; LCE fuses "
+            "an explicit Pad only with pad_values=1.0 (zero padding only as native 'same')"
+        )
+    return obstacles
+
+
 def _conv2d_obstacles(layer: lq.layers.QuantConv2D, target: str) -> list[str]:
     obstacles = []
     if layer.data_format == "channels_first":
@@ -156,6 +189,7 @@ def _conv2d_obstacles(layer: lq.layers.QuantConv2D, target: str) -> list[str]:
                 f"same-zero padding (pad_values=0) is only supported on target='arm', "
                 f"not {target!r}; use pad_values=1.0"
             )
+        obstacles.extend(_explicit_padding_obstacles(layer))
     elif layer.padding not in ("valid", "same"):
         obstacles.append(f"padding={layer.padding!r}; LCE supports 'valid' and 'same'")
     groups = getattr(layer, "groups", 1) or 1

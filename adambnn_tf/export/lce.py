@@ -14,6 +14,10 @@ from adambnn_tf.export.float_reference import float_tflite
 from adambnn_tf.export.parity import check_parity
 from adambnn_tf.export.report import ExportReport, build_report
 from adambnn_tf.export.sample_images import FASHION_MNIST_IMAGES, load_images
+from adambnn_tf.export.symmetric_padding import (
+    accelerate_symmetric_padding,
+    symmetric_zero_padded_layers,
+)
 from adambnn_tf.quantizers import RealLatentWeight
 
 __all__ = ["ExportError", "export", "load_model", "write_atomically"]
@@ -114,6 +118,7 @@ def export(
     inference_output_type: tf.DType | str = tf.float32,
     experimental_default_int8_range: tuple[float, float] | None = None,
     strict: bool = False,
+    rewrite_symmetric_padding: bool | None = None,
     parity: bool = True,
     parity_images: str | None = None,
     parity_image_count: int = 8,
@@ -144,6 +149,11 @@ def export(
             model without fake-quant ops; for latency tests only (the outputs are not exact).
         strict: refuse (raise `ExportError`, write nothing) when any binary layer is not
             accelerated or the parity check finds a conversion error.
+        rewrite_symmetric_padding: convert binary convolutions with PyTorch's symmetric zero
+            padding at stride 2 (`padding="pytorch"` zoo models) through
+            `accelerate_symmetric_padding`, an exact rewrite that LCE runs as `LceBconv2d`
+            (LCE 0.16 converts the original pattern wrongly). Default: on for `"arm"`, the
+            only target with the same-zero padding it needs.
         parity: run the parity check.
         parity_images: real images for the parity check: a folder, `.npz`/`.npy`, an IDX3
             file or `"fashion-mnist"`; by default the offline Fashion-MNIST test images for
@@ -174,21 +184,26 @@ def export(
     if not isinstance(model, tf.keras.Model):
         raise ValueError(f"Expected a tf.keras.Model or a path, got {type(model).__name__}.")
     _refuse_stage1(model)
+    if rewrite_symmetric_padding is None:
+        rewrite_symmetric_padding = target == "arm"
+    rewritten_layers = symmetric_zero_padded_layers(model) if rewrite_symmetric_padding else []
+    converted = accelerate_symmetric_padding(model) if rewritten_layers else model
     start = time.perf_counter()
     flatbuffer = lce.convert_keras_model(
-        model,
+        converted,
         inference_input_type=_io_type(inference_input_type),
         inference_output_type=_io_type(inference_output_type),
         target=target,
         experimental_default_int8_range=experimental_default_int8_range,
     )
     report = build_report(
-        model,
+        converted,
         flatbuffer,
         target=target,
         output_path=None,
         conversion_seconds=time.perf_counter() - start,
     )
+    report.rewritten_layers = rewritten_layers
     if strict and not report.all_accelerated:
         raise ExportError(
             f"Strict export refused: {len(report.not_accelerated)} binary layer(s) are not "
@@ -209,6 +224,7 @@ def export(
             real_images=images,
             real_images_label=label or "real images",
             target=target,
+            converted_model=converted,
         )
         if strict and not report.parity.passed:
             raise ExportError(f"Strict export refused: parity failed.\n{report.summary()}", report)

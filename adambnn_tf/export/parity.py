@@ -320,6 +320,7 @@ def check_parity(
     diagnose: bool = True,
     diagnose_samples: int = 2,
     seed: int = 0,
+    converted_model: tf.keras.Model | None = None,
 ) -> ParityReport:
     """Runs the `.tflite` with LCE's interpreter and compares it with the Keras model.
 
@@ -342,6 +343,9 @@ def check_parity(
         diagnose: on a mismatch, compare every binarizer input to classify it.
         diagnose_samples: how many mismatching inputs the diagnosis uses.
         seed: seed of the random inputs.
+        converted_model: the model the flatbuffer was converted from, if it is an exact
+            rewrite of `model` (see `accelerate_symmetric_padding`); the diagnosis converts
+            its probes from it.
 
     # Returns
         A `ParityReport`.
@@ -387,7 +391,7 @@ def check_parity(
             "flips from conversion errors.",
         )
     probes = compare_probes(
-        model,
+        model if converted_model is None else converted_model,
         np.stack(mismatching[:diagnose_samples]),
         target=target,
         rtol=rtol,

@@ -151,6 +151,8 @@ class ExportReport:
         conversion_seconds: wall time of the LCE conversion.
         float_size_bytes: size of a float TFLite export of the same architecture, if made.
         parity: the parity check, if run.
+        rewritten_layers: binary convolutions exported through
+            `accelerate_symmetric_padding` (PyTorch symmetric padding at stride 2).
     """
 
     output_path: str | None
@@ -162,6 +164,7 @@ class ExportReport:
     conversion_seconds: float = 0.0
     float_size_bytes: int | None = None
     parity: ParityReport | None = None
+    rewritten_layers: list[str] = dataclasses.field(default_factory=list)
 
     @property
     def binary_convs(self) -> list[LayerStatus]:
@@ -202,6 +205,11 @@ class ExportReport:
             f"  binary convolutions: {len(binary)} in Keras, {len(accelerated)} accelerated, "
             f"{self.n_lce_bconv} LceBconv2d in the flatbuffer",
         ]
+        if self.rewritten_layers:
+            lines.append(
+                f"  rewritten for LCE (symmetric zero padding as pad + same-zero + crop): "
+                f"{', '.join(self.rewritten_layers)}"
+            )
         for status in self.not_accelerated:
             runs_as = f" [runs as {', '.join(status.runs_as)}]" if status.runs_as else ""
             lines.append(f"  NOT accelerated: {status.layer} ({status.kind}){runs_as}")
@@ -227,6 +235,7 @@ class ExportReport:
             "accelerated_binary_convs": sum(s.accelerated for s in self.binary_convs),
             "lce_bconv2d": self.n_lce_bconv,
             "unmatched_bconvs": self.unmatched_bconvs,
+            "rewritten_layers": list(self.rewritten_layers),
             "layers": [dataclasses.asdict(status) for status in self.layers],
             "parity": None if self.parity is None else self.parity.to_dict(),
         }
