@@ -2,4 +2,8 @@
 
 import adambnn_tf  # noqa: F401  (selects tf-keras and registers the custom objects)
 
-__all__: list[str] = []
+from .histograms import LatentWeightHistograms
+from .saturation import BinarizerSaturation
+from .sign_flips import C2IRatio, FFRatio
+
+__all__: list[str] = ["BinarizerSaturation", "C2IRatio", "FFRatio", "LatentWeightHistograms"]

@@ -1,0 +1,233 @@
+"""Run callback work *inside* the compiled training step, with its results in the step's logs.
+
+The FF-ratio needs the signs of all latent weights after every update. Doing that from
+`on_train_batch_end` would cost a Python call, a separate `tf.function` dispatch and, for
+values to reach the logs, host copies every step. Instead the callbacks here hook into
+`model.train_step`: the model's own step runs first (forward, backward, optimizer update),
+then each hook adds a few TF ops that compare signs and update accumulator variables, and
+returns scalars that Keras puts in the step's logs, like a compiled metric. Consequences:
+
+- everything runs on the device in the same graph as the update; nothing is copied to the
+  host beyond the logged scalars that Keras already fetches;
+- the values reach `ProgbarLogger`, `History`, `CSVLogger` and `TensorBoard` whatever the order
+  of the callbacks, at batch and at epoch level;
+- under `tf.distribute` the hook runs in each replica after the (synchronised) update; the
+  state is kept in `ON_READ` variables, one copy per replica.
+
+The hooks are attached in `Callback.set_model` (which `fit` calls before it builds the train
+function) and detached in `on_train_end`.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+
+import tensorflow as tf
+
+from adambnn_tf.quantizers import is_latent_weight
+
+__all__ = ["StepContext", "TrainStepHook", "current_step_context", "latent_weights"]
+
+_REGISTRY_ATTRIBUTE = "_adambnn_train_step_hooks"
+_thread_state = threading.local()  # MirroredStrategy traces each replica in its own thread.
+
+
+def latent_value(variable: tf.Variable) -> tf.Tensor:
+    """The real-valued latent weights of `variable` (not the quantized ones)."""
+    return tf.convert_to_tensor(getattr(variable, "latent_variable", variable))
+
+
+class StepContext:
+    """What the hooks of one traced training step share (one per replica).
+
+    # Arguments
+        None.
+    """
+
+    def __init__(self):
+        self._signs: dict[int, tf.Tensor] = {}
+        self.binarizer_counts: dict[int, list[tuple[tf.Tensor, tf.Tensor]]] = {}
+
+    def sign(self, variable: tf.Variable) -> tf.Tensor:
+        """`latent >= 0` (sign(0) = +1, as Larq), computed once per step and variable."""
+        key = id(variable)
+        if key not in self._signs:
+            self._signs[key] = tf.greater_equal(latent_value(variable), 0)
+        return self._signs[key]
+
+
+def current_step_context() -> StepContext | None:
+    """The context of the training step being traced in this thread, or `None`."""
+    return getattr(_thread_state, "context", None)
+
+
+class _Registry:
+    def __init__(self, model: tf.keras.Model):
+        self.hooks: list[TrainStepHook] = []
+        self.instance_train_step = model.__dict__.get("train_step")
+
+
+def _make_train_step(model: tf.keras.Model, registry: _Registry):
+    base = registry.instance_train_step or type(model).train_step.__get__(model)
+
+    def train_step(data):
+        previous = current_step_context()
+        context = StepContext()
+        _thread_state.context = context
+        try:
+            logs = dict(base(data))
+            hook_logs = {}
+            for hook in list(registry.hooks):
+                hook_logs.update(hook.after_train_step(context))
+        finally:
+            _thread_state.context = previous
+        replica_context = tf.distribute.get_replica_context()
+        if hook_logs and replica_context is not None and replica_context.num_replicas_in_sync > 1:
+            # Every replica holds the same values; hand Keras one tensor, not one per replica,
+            # which its default reduction ("sum" outside TPUs) would add up.
+            hook_logs = replica_context.merge_call(_first_replica_values, args=(hook_logs,))
+        logs.update(hook_logs)
+        return logs
+
+    return train_step
+
+
+def _first_replica_values(strategy, logs):
+    return {
+        key: tf.identity(strategy.experimental_local_results(value)[0])
+        for key, value in logs.items()
+    }
+
+
+def _attach(model: tf.keras.Model, hook: TrainStepHook) -> None:
+    registry = model.__dict__.get(_REGISTRY_ATTRIBUTE)
+    if registry is None:
+        registry = _Registry(model)
+        object.__setattr__(model, _REGISTRY_ATTRIBUTE, registry)
+        object.__setattr__(model, "train_step", _make_train_step(model, registry))
+    if hook not in registry.hooks:
+        registry.hooks.append(hook)
+        model.train_function = None  # `fit` rebuilds it with the hook inside
+
+
+def _detach(model: tf.keras.Model, hook: TrainStepHook) -> None:
+    registry = model.__dict__.get(_REGISTRY_ATTRIBUTE)
+    if registry is None or hook not in registry.hooks:
+        return
+    registry.hooks.remove(hook)
+    model.train_function = None
+    if not registry.hooks:
+        if registry.instance_train_step is None:
+            object.__delattr__(model, "train_step")
+        else:
+            object.__setattr__(model, "train_step", registry.instance_train_step)
+        object.__delattr__(model, _REGISTRY_ATTRIBUTE)
+
+
+def latent_weights(
+    model: tf.keras.Model, latent_filter: Callable[[tf.Variable], bool] = is_latent_weight
+) -> list[tf.Variable]:
+    """The model's latent weights, in model order and without duplicates.
+
+    # Arguments
+        model: a built Keras model.
+        latent_filter: predicate choosing the latent weights.
+
+    # Returns
+        The list of variables.
+
+    # Raises
+        ValueError: if the model has none.
+    """
+    seen, result = set(), []
+    for variable in model.weights:
+        key = id(getattr(variable, "latent_variable", variable))
+        if key not in seen and latent_filter(variable):
+            seen.add(key)
+            result.append(variable)
+    if not result:
+        raise ValueError(
+            f"Model {model.name!r} has no latent weights. Build the model first, and give its "
+            "binary layers a 1-bit kernel_quantizer (stage 2) or "
+            'kernel_quantizer="real_latent_weight" (stage 1), or pass latent_filter=...'
+        )
+    return result
+
+
+def layer_keys(
+    variables: Sequence[tf.Variable], suffixes: Sequence[str], model_name: str = ""
+) -> list[str]:
+    """Short, unique per-layer names for log keys: `conv/kernel:0` -> `conv`.
+
+    The name of a subclassed model, which prefixes its variables' names, is dropped.
+    """
+    keys = []
+    for variable in variables:
+        name = variable.name.split(":")[0]
+        if model_name and name.startswith(model_name + "/"):
+            name = name[len(model_name) + 1 :]
+        for suffix in suffixes:
+            if name.endswith("/" + suffix):
+                name = name[: -len(suffix) - 1]
+                break
+        keys.append(name)
+    counts: dict[str, int] = {}
+    unique = []
+    for key in keys:
+        counts[key] = counts.get(key, 0) + 1
+        unique.append(key if counts[key] == 1 else f"{key}_{counts[key]}")
+    return unique
+
+
+def on_read_variable(initial_value, name: str, dtype=None) -> tf.Variable:
+    """A per-replica state variable (each replica sees identical values here)."""
+    return tf.Variable(
+        initial_value,
+        name=name,
+        dtype=dtype,
+        trainable=False,
+        synchronization=tf.VariableSynchronization.ON_READ,
+        aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA,
+    )
+
+
+class TrainStepHook(tf.keras.callbacks.Callback):
+    """Base class: a callback whose per-step work runs inside the compiled training step.
+
+    Subclasses implement `build(model)` (create the state, under the model's distribution
+    strategy) and `after_train_step(context) -> dict of scalar tensors` (the TF ops run after
+    each update; the dict is merged into the step's logs). The state lives in `self.state`, a
+    `tf.Module`, so that it can be checkpointed with `tf.train.Checkpoint(..., hook=cb.state)`.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self._built_for: tf.keras.Model | None = None
+        self.state: tf.Module | None = None
+
+    def build(self, model: tf.keras.Model) -> None:
+        """Creates the state for `model`; idempotent for the same model.
+
+        # Arguments
+            model: the built model that will be trained.
+        """
+        if self._built_for is model:
+            return
+        with model.distribute_strategy.scope():
+            self._build(model)
+        self._built_for = model
+
+    def _build(self, model: tf.keras.Model) -> None:
+        raise NotImplementedError
+
+    def after_train_step(self, context: StepContext) -> dict[str, tf.Tensor]:
+        raise NotImplementedError
+
+    def set_model(self, model):
+        super().set_model(model)
+        self.build(model)
+        _attach(model, self)
+
+    def on_train_end(self, logs=None):
+        _detach(self.model, self)
