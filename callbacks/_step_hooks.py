@@ -128,7 +128,9 @@ def _detach(model: tf.keras.Model, hook: TrainStepHook) -> None:
 def latent_weights(
     model: tf.keras.Model, latent_filter: Callable[[tf.Variable], bool] = is_latent_weight
 ) -> list[tf.Variable]:
-    """The model's latent weights, in model order and without duplicates.
+    """The model's trainable latent weights, in model order and without duplicates.
+
+    Frozen variables (e.g. of a distillation teacher) are left out: they cannot flip.
 
     # Arguments
         model: a built Keras model.
@@ -141,7 +143,7 @@ def latent_weights(
         ValueError: if the model has none.
     """
     seen, result = set(), []
-    for variable in model.weights:
+    for variable in model.trainable_weights:
         key = id(getattr(variable, "latent_variable", variable))
         if key not in seen and latent_filter(variable):
             seen.add(key)
