@@ -210,3 +210,13 @@ def test_one_stage_run_takes_per_layer_saturation_from_the_history(tmp_path):
     text = pathlib.Path(write_report(tmp_path)).read_text()
     assert "Mean over 2 binarizers: 0.3125." in text  # (0.125 + 0.5) / 2, the last epoch
     assert {"loss.png", "saturated_per_layer.png", "saturated_per_epoch.png"} <= set(_images(text))
+
+
+def test_report_command(full_run, tmp_path, capsys):
+    from adambnn_tf.cli import main
+
+    assert main(["report", str(full_run), "--output-dir", str(tmp_path / "out")]) == 0
+    assert f"Report written to {tmp_path / 'out' / 'report.md'}" in capsys.readouterr().out
+    assert (tmp_path / "out" / "loss.png").read_bytes().startswith(PNG_SIGNATURE)
+    assert main(["report", str(tmp_path / "absent")]) == 1
+    assert "not a run directory" in capsys.readouterr().err
