@@ -4,27 +4,14 @@ import json
 import pathlib
 
 import keras_tuner as kt
+import larq as lq
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from adambnn_tf import tuning
+from adambnn_tf import callbacks, tuning
 
 OBJECTIVE = kt.Objective("val_loss", direction="min")  # continuous, so no ties between trials
-
-
-class _SignStatistics(tf.keras.callbacks.Callback):
-    """A stand-in for FFRatio/C2IRatio: sign statistics of the first kernel, per epoch."""
-
-    def on_train_begin(self, logs=None):
-        self.initial = np.sign(self.model.trainable_weights[0].numpy())
-        self.previous = self.initial
-
-    def on_epoch_end(self, epoch, logs=None):
-        signs = np.sign(self.model.trainable_weights[0].numpy())
-        logs["ff_ratio"] = float(np.mean(signs != self.previous))
-        logs["c2i_ratio"] = float(np.mean(signs == self.initial))
-        self.previous = signs
 
 
 def _data():
@@ -43,14 +30,26 @@ def recorded():
 def build_and_fit(recorded):
     def train(hp, data):
         tf.keras.utils.set_random_seed(0)
-        model = tf.keras.Sequential([tf.keras.Input((8,)), tf.keras.layers.Dense(2)])
+        model = tf.keras.Sequential(
+            [
+                tf.keras.Input((8,)),
+                lq.layers.QuantDense(
+                    16, kernel_quantizer="scaled_weight_sign", kernel_constraint="weight_clip"
+                ),
+                tf.keras.layers.Dense(2),
+            ]
+        )
         model.compile(
             tf.keras.optimizers.Adam(hp["learning_rate"], weight_decay=hp["stage1_weight_decay"]),
             tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
             metrics=["accuracy"],
         )
         history = model.fit(
-            data, validation_data=data, epochs=3, verbose=0, callbacks=[_SignStatistics()]
+            data,
+            validation_data=data,
+            epochs=3,
+            verbose=0,
+            callbacks=[callbacks.FFRatio(), callbacks.C2IRatio()],
         )
         recorded[hp["learning_rate"]] = (dict(hp.values), history.history)
         return history
