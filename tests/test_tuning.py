@@ -130,3 +130,33 @@ def test_trial_metrics_conversions():
         tuning.trial_metrics({"loss": [0.3, 0.2]}, OBJECTIVE)
     with pytest.raises(ValueError, match="Unknown oracle 'grid'"):
         tuning.make_oracle("grid")
+
+
+def test_tune_command(tmp_path, capsys):
+    from adambnn_tf.cli import main
+    from adambnn_tf.cli.tune import load_function
+
+    script = tmp_path / "experiment.py"
+    script.write_text(
+        "def build_and_fit(hp):\n"
+        "    rate, decay = hp['learning_rate'], hp['stage1_weight_decay']\n"
+        "    return {'val_accuracy': 1 - abs(rate - 0.003) - decay, 'ff_ratio': rate / 10}\n"
+    )
+    argv = ["tune", f"{script}:build_and_fit", "--max-trials", "4", "--seed", "1"]
+    argv += ["--directory", str(tmp_path), "--stage1-weight-decays", "1e-5", "0"]
+    assert main(argv) == 0
+    output = capsys.readouterr().out
+    results = json.loads((tmp_path / "adambnn_tune" / "results.json").read_text())
+    trials = results["trials"]
+    assert len(trials) == 4
+    best = max(trials, key=lambda row: row["metrics"]["val_accuracy"])
+    assert results["best"]["hyperparameters"] == best["hyperparameters"]
+    assert best["metrics"]["ff_ratio"] == pytest.approx(
+        best["hyperparameters"]["learning_rate"] / 10
+    )
+    assert json.dumps(best["hyperparameters"], indent=2) in output
+
+    with pytest.raises(ValueError, match="has no function 'nope'"):
+        load_function(f"{script}:nope")
+    assert main(["tune", "no_such_module_xyz:fn", "--directory", str(tmp_path)]) == 1
+    assert "Cannot import no_such_module_xyz" in capsys.readouterr().err

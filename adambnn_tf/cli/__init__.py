@@ -20,7 +20,7 @@ from collections.abc import Sequence
 
 __all__ = ["main", "build_parser", "SUBCOMMAND_MODULES"]
 
-SUBCOMMAND_MODULES: tuple[str, ...] = ("export", "convert_checkpoint", "report")
+SUBCOMMAND_MODULES: tuple[str, ...] = ("export", "convert_checkpoint", "report", "tune")
 
 
 def build_parser() -> argparse.ArgumentParser:
