@@ -7,6 +7,7 @@ import math
 import os
 from collections.abc import Callable
 
+import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
@@ -152,7 +153,7 @@ def _count(dataset: tf.data.Dataset, builder: tfds.core.DatasetBuilder, split: s
 
 def _fashion_mnist_source(
     split: str, data_dir: str | None, download: bool
-) -> tuple[tf.data.Dataset, int, str]:
+) -> tuple[tf.data.Dataset | tuple[np.ndarray, np.ndarray], int, str]:
     # A tfds-prepared copy wins when data_dir holds one; otherwise the local IDX files.
     spec = KNOWN_DATASETS["fashion_mnist"]
     if data_dir is not None and _tfds_is_prepared(tfds.builder("fashion_mnist", data_dir=data_dir)):
@@ -163,8 +164,7 @@ def _fashion_mnist_source(
         if download:
             return _tfds_source(spec, split, data_dir, download=True, manual_dir=None)
         raise
-    dataset = tf.data.Dataset.from_tensor_slices((images[..., None], labels))
-    return dataset, len(labels), _LOCAL_FASHION_MNIST
+    return (images[..., None], labels), len(labels), _LOCAL_FASHION_MNIST
 
 
 def _image_folder_source(split: str, data_dir: str | None) -> tuple[tf.data.Dataset, int, int, str]:
@@ -187,7 +187,8 @@ def _image_folder_source(split: str, data_dir: str | None) -> tuple[tf.data.Data
 def _preprocessor(
     spec: DatasetSpec | None, image_size: int | None, augment: bool
 ) -> tuple[Callable[[tf.Tensor, tf.Tensor], tf.Tensor], tuple[int, ...]]:
-    """Returns `preprocess(image, seed) -> image` and the preprocessed image shape."""
+    """Returns `preprocess(image, seed) -> image` for ImageNet JPEGs or folder images (any
+    size), and the preprocessed shape."""
     # larq-zoo's ImageNet helpers; imported late because larq_zoo pulls in Larq's layers.
     from larq_zoo.training import data as zoo_data
 
@@ -200,25 +201,28 @@ def _preprocessor(
 
         return preprocess_folder, (size, size, 3)
 
-    if spec.imagenet_style:  # JPEG bytes, exactly as larq-zoo trains ImageNet
-        size = image_size or _IMAGENET_SIZE
+    # ImageNet's JPEG bytes, exactly as larq-zoo trains ImageNet.
+    size = image_size or _IMAGENET_SIZE
 
-        def preprocess_imagenet(image_bytes, seed):
-            del seed  # larq-zoo's random crops are stateful ops
-            return zoo_data.preprocess_image_bytes(
-                image_bytes, is_training=augment, image_size=size
-            )
+    def preprocess_imagenet(image_bytes, seed):
+        del seed  # larq-zoo's random crops are stateful ops
+        return zoo_data.preprocess_image_bytes(image_bytes, is_training=augment, image_size=size)
 
-        return preprocess_imagenet, (size, size, 3)
+    return preprocess_imagenet, (size, size, 3)
 
-    height, width, channels = spec.image_shape
-    out_shape = (image_size, image_size, channels) if image_size else (height, width, channels)
+
+def _batch_preprocessor(
+    spec: DatasetSpec, image_size: int | None, augment: bool
+) -> tuple[Callable[[tf.Tensor, tf.Tensor], tf.Tensor], tuple[int, ...]]:
+    """Returns `preprocess(batch, seed) -> batch` for small fixed-size images, and its shape."""
+    height, _, channels = spec.image_shape
+    out_shape = (image_size, image_size, channels) if image_size else spec.image_shape
     padding = spec.crop_padding * (image_size or height) // height
 
-    def preprocess_small(image, seed):
-        image = preprocessing.normalize(image, spec.mean, spec.std)
-        image = preprocessing.resize_if_needed(image, image_size)
-        return preprocessing.augment_small_image(image, seed, padding) if augment else image
+    def preprocess_small(images, seed):
+        images = preprocessing.normalize(images, spec.mean, spec.std)
+        images = preprocessing.resize_if_needed(images, image_size)
+        return preprocessing.augment_batch(images, seed, padding) if augment else images
 
     return preprocess_small, out_shape
 
@@ -259,9 +263,9 @@ def load_dataset(
     `augment=True` adds a random crop after zero padding and a random horizontal flip.
 
     The order is reproducible: epoch `e` is shuffled with a seed derived from `(seed, e)` and
-    the augmentation uses stateless ops seeded by `(seed, e, position)`, so that a training
-    resumed at `initial_epoch=e` sees exactly the batches an uninterrupted one would.
-    (ImageNet's larq-zoo random crops are not seeded.)
+    the augmentation uses stateless ops seeded by `(seed, e, batch or image position)`, so
+    that a training resumed at `initial_epoch=e` sees exactly the batches an uninterrupted
+    one would. (ImageNet's larq-zoo random crops are not seeded.)
 
     # Arguments
         name: one of `KNOWN_DATASETS` or `"image_folder"`.
@@ -279,7 +283,8 @@ def load_dataset(
         seed: the seed of the data order and augmentation.
         initial_epoch: the first epoch to yield (for resuming).
         drop_remainder: drop the last partial batch of each epoch (default: same as `repeat`).
-        shuffle_buffer: the shuffle buffer for tfds sources (in-memory arrays shuffle fully).
+        shuffle_buffer: the shuffle buffer for tfds and folder sources (in-memory arrays, such
+            as the local Fashion-MNIST files, shuffle exactly).
         download: let tensorflow-datasets download and prepare a dataset that is missing.
         manual_dir: tfds's manual directory (ImageNet archives).
 
@@ -331,23 +336,51 @@ def load_dataset(
             f"batch_size {batch_size} exceeds the {num_examples} examples of {name} {split!r}, "
             "so dropping the partial batch would leave nothing."
         )
-    preprocess, input_shape = _preprocessor(spec, image_size, augment)
-    # In-memory arrays shuffle exactly (a full buffer); files stream through a bounded buffer.
-    buffer = num_examples if source == _LOCAL_FASHION_MNIST else min(num_examples, shuffle_buffer)
+    # Fixed-size small images are preprocessed a batch at a time (fast); JPEGs and folder
+    # images of any size one at a time, before batching.
+    per_batch = spec is not None and not spec.imagenet_style
+    if per_batch:
+        preprocess, input_shape = _batch_preprocessor(spec, image_size, augment)
+    else:
+        preprocess, input_shape = _preprocessor(spec, image_size, augment)
+    if isinstance(examples, tuple):
+        images, labels = (tf.constant(array) for array in examples)
+    buffer = min(num_examples, shuffle_buffer)
 
     def one_epoch(epoch: tf.Tensor) -> tf.data.Dataset:
         epoch_seed = tf.cast(seed, tf.int64) * 1_000_003 + epoch
-        ordered = examples
-        if shuffle:
-            ordered = ordered.shuffle(buffer, seed=epoch_seed, reshuffle_each_iteration=False)
+        if isinstance(examples, tuple):
+            # In memory: an exact shuffle of the indices, then whole batches gathered at once.
+            order = tf.range(num_examples, dtype=tf.int64)
+            if shuffle:
+                shuffle_seed = tf.stack([tf.cast(seed, tf.int64), epoch])
+                order = tf.random.experimental.stateless_shuffle(order, seed=shuffle_seed)
+            raw = (
+                tf.data.Dataset.from_tensor_slices(order)
+                .batch(batch_size, drop_remainder=drop_remainder)
+                .map(lambda index: (tf.gather(images, index), tf.gather(labels, index)))
+            )
+        else:
+            ordered = examples
+            if shuffle:
+                ordered = ordered.shuffle(buffer, seed=epoch_seed, reshuffle_each_iteration=False)
+            if not per_batch:
 
-        def prepare(position, example):
-            image, label = example
-            image_seed = tf.stack([epoch_seed, position])
-            return preprocess(image, image_seed), tf.cast(label, tf.int64)
+                def prepare_one(position, example):
+                    image, label = example
+                    image_seed = tf.stack([epoch_seed, position])
+                    return preprocess(image, image_seed), tf.cast(label, tf.int64)
 
-        prepared = ordered.enumerate().map(prepare, num_parallel_calls=tf.data.AUTOTUNE)
-        return prepared.batch(batch_size, drop_remainder=drop_remainder)
+                prepared = ordered.enumerate().map(prepare_one, num_parallel_calls=tf.data.AUTOTUNE)
+                return prepared.batch(batch_size, drop_remainder=drop_remainder)
+            raw = ordered.batch(batch_size, drop_remainder=drop_remainder)
+
+        def prepare_batch(position, batch):
+            batch_images, batch_labels = batch
+            batch_seed = tf.stack([epoch_seed, position])
+            return preprocess(batch_images, batch_seed), tf.cast(batch_labels, tf.int64)
+
+        return raw.enumerate().map(prepare_batch, num_parallel_calls=tf.data.AUTOTUNE)
 
     epochs = tf.data.Dataset.range(initial_epoch, initial_epoch + 1)
     if repeat:
