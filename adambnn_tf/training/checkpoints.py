@@ -125,9 +125,7 @@ class StageStore:
 
     def _prune(self, state: StageState) -> None:
         keep = {state.last_checkpoint, state.best_checkpoint}
-        epochs = sorted(
-            name for name in os.listdir(self.directory) if name.startswith("epoch_")
-        )
+        epochs = sorted(name for name in os.listdir(self.directory) if name.startswith("epoch_"))
         keep.update(epochs[-self.keep_last :])
         for name in os.listdir(self.directory):
             path = os.path.join(self.directory, name)

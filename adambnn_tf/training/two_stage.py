@@ -36,6 +36,7 @@ class StageResult:
 
     # Attributes
         model: the trained model of the stage (the student when distilling).
+        optimizer: its optimizer, with the state it ended with.
         history: per-epoch logs of the whole stage, resumed parts included.
         best_epoch: the epoch with the best `monitor` value (or `None` without one).
         best_value: that value.
@@ -43,6 +44,7 @@ class StageResult:
     """
 
     model: tf.keras.Model
+    optimizer: tf.keras.optimizers.legacy.Optimizer | None = None
     history: dict[str, list[float]] = field(default_factory=dict)
     best_epoch: int | None = None
     best_value: float | None = None
@@ -302,8 +304,13 @@ class TwoStageTraining:
 
         tracking = self._tracking_callbacks(stage, fit_model)
         states = {name: callback.state for name, callback in tracking.items()}
-        checkpoint = tf.train.Checkpoint(model=student, optimizer=optimizer, **states)
-        weights_checkpoint = tf.train.Checkpoint(model=student)
+        # `weights` holds the model's variables only: a checkpoint of the compiled model would
+        # also carry its optimizer, which stage 2 must not inherit.
+        weights = list(student.weights)
+        checkpoint = tf.train.Checkpoint(
+            model=student, optimizer=optimizer, weights=weights, **states
+        )
+        weights_checkpoint = tf.train.Checkpoint(weights=weights)
 
         if state.completed_epochs > 0:
             checkpoint.read(store.checkpoint_prefix(state.last_checkpoint)).assert_consumed()
@@ -334,6 +341,7 @@ class TwoStageTraining:
             )
         return StageResult(
             model=student,
+            optimizer=optimizer,
             history=state.history,
             best_epoch=state.best_epoch,
             best_value=state.best_value,
@@ -399,7 +407,9 @@ class TwoStageTraining:
         name = state.best_checkpoint if self.stage2_init == "best" else state.last_checkpoint
         if name is None:
             raise ValueError("stage 1 recorded no best epoch; use stage2_init='last'.")
-        status = tf.train.Checkpoint(model=student).read(store.checkpoint_prefix(name))
+        status = tf.train.Checkpoint(weights=list(student.weights)).read(
+            store.checkpoint_prefix(name)
+        )
         status.expect_partial().assert_existing_objects_matched()
         if self.c2i_reference == "training":
             # The stage-1 reference signs, read from stage 1's last checkpoint.

@@ -1,0 +1,208 @@
+"""Two-stage training: stage hand-off, atomic checkpoints, and kill-and-resume equivalence."""
+
+import json
+import os
+
+import larq as lq
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from adambnn_tf.layers import RPReLU
+from adambnn_tf.optimizers import StageAwareOptimizer
+from adambnn_tf.quantizers import RealLatentWeight, ScaledWeightSign
+from adambnn_tf.training import StageState, StageStore, TwoStageTraining
+
+EPOCHS = (2, 2)
+
+
+def build_model(stage: int) -> tf.keras.Model:
+    """A tiny ReActNet-like BNN; layer names are fixed so that log keys are stable."""
+    inputs = tf.keras.Input((6, 6, 2))
+    x = tf.keras.layers.Conv2D(4, 3, padding="same", use_bias=False, name="stem")(inputs)
+    x = tf.keras.layers.BatchNormalization(epsilon=1e-5, name="stem_bn")(x)
+    for index in (1, 2):
+        x = lq.layers.QuantConv2D(
+            4,
+            3,
+            padding="same",
+            input_quantizer="rsign",
+            kernel_quantizer="real_latent_weight" if stage == 1 else "scaled_weight_sign",
+            kernel_constraint=None if stage == 1 else "weight_clip",
+            kernel_initializer=tf.keras.initializers.RandomUniform(-0.05, 0.05),
+            use_bias=False,
+            name=f"binary{index}",
+        )(x)
+        x = tf.keras.layers.BatchNormalization(epsilon=1e-5, name=f"bn{index}")(x)
+        x = RPReLU(name=f"rprelu{index}")(x)
+    x = tf.keras.layers.GlobalAveragePooling2D(name="pool")(x)
+    return tf.keras.Model(inputs, tf.keras.layers.Dense(3, name="fc")(x), name=f"tiny{stage}")
+
+
+def _data():
+    rng = np.random.default_rng(0)
+    images = rng.normal(size=(16, 6, 6, 2)).astype("float32")
+    labels = rng.integers(0, 3, size=16)
+    train = tf.data.Dataset.from_tensor_slices((images, labels))
+    validation = tf.data.Dataset.from_tensor_slices((images[:8], labels[:8])).batch(8)
+    return train, validation
+
+
+class _SimulatedKill(Exception):
+    pass
+
+
+class _KillAfter(tf.keras.callbacks.Callback):
+    def __init__(self, batches: int):
+        super().__init__()
+        self.batches = batches
+        self.seen = 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.seen += 1
+        if self.seen == self.batches:
+            raise _SimulatedKill(f"killed after {self.batches} batches")
+
+
+def _training(output_dir, kill_in_stage=None, kill_after=0):
+    def callbacks_fn(stage):
+        return [_KillAfter(kill_after)] if stage == kill_in_stage else []
+
+    return TwoStageTraining(
+        build_model,
+        output_dir,
+        epochs_per_stage=EPOCHS,
+        learning_rate=2e-2,
+        weight_decay=1e-2,
+        batch_size=4,
+        shuffle_buffer=16,
+        seed=7,
+        callbacks_fn=callbacks_fn,
+        c2i_reference="training",
+        verbose=0,
+    )
+
+
+def _assert_same_stage(one, two):
+    assert one.history.keys() == two.history.keys()
+    for key in one.history:
+        np.testing.assert_array_equal(one.history[key], two.history[key], err_msg=key)
+    for a, b in zip(one.model.weights, two.model.weights, strict=True):
+        np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.name)
+    slots_one, slots_two = one.optimizer.get_weights(), two.optimizer.get_weights()
+    assert len(slots_one) == len(slots_two) > 1
+    for a, b in zip(slots_one, slots_two, strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert (one.best_epoch, one.best_value) == (two.best_epoch, two.best_value)
+
+
+def test_killed_in_both_stages_and_resumed_equals_uninterrupted(tmp_path):
+    train, validation = _data()
+    reference = _training(tmp_path / "reference").run(train, validation)
+
+    resumed_dir = tmp_path / "resumed"
+    with pytest.raises(_SimulatedKill):  # in stage 1, epoch 2 (4 batches per epoch)
+        _training(resumed_dir, kill_in_stage=1, kill_after=6).run(train, validation)
+    state = json.loads((resumed_dir / "stage1" / "state.json").read_text())
+    assert state["completed_epochs"] == 1 and not state["done"]
+    with pytest.raises(_SimulatedKill):  # stage 1 finishes, then stage 2 dies in epoch 2
+        _training(resumed_dir, kill_in_stage=2, kill_after=5).run(train, validation)
+    assert json.loads((resumed_dir / "stage2" / "state.json").read_text())["completed_epochs"] == 1
+    resumed = _training(resumed_dir).run(train, validation)
+
+    for one, two in zip(reference, resumed, strict=True):
+        _assert_same_stage(one, two)
+    stage1, stage2 = reference
+    # The recipe: stage 1 decays the real latent weights, stage 2 binarizes without decay.
+    assert isinstance(stage1.model.get_layer("binary1").kernel_quantizer, RealLatentWeight)
+    assert isinstance(stage2.model.get_layer("binary1").kernel_quantizer, ScaledWeightSign)
+    assert (
+        isinstance(stage1.optimizer, StageAwareOptimizer) and stage1.optimizer.weight_decay == 1e-2
+    )
+    assert stage2.optimizer.weight_decay == 0.0
+    assert int(stage2.optimizer.iterations.numpy()) == EPOCHS[1] * 4  # fresh optimizer
+    for key in ("ff_ratio", "ff_ratio_run", "c2i_ratio", "ff_ratio/binary1", "val_accuracy"):
+        assert len(stage2.history[key]) == EPOCHS[1], key
+    assert max(stage1.history["ff_ratio"]) > 0
+    # No temporary files are left, and only the checkpoints that state.json names remain.
+    for stage in ("stage1", "stage2"):
+        names = set(os.listdir(resumed_dir / stage))
+        state = json.loads((resumed_dir / stage / "state.json").read_text())
+        assert {"state.json", state["last_checkpoint"], state["best_checkpoint"]} <= names
+        allowed = {f"{kind}_{epoch:04d}" for kind in ("epoch", "best") for epoch in range(2)}
+        assert names - {"state.json"} <= allowed  # no temporary folders or files left
+
+
+def test_stage2_starts_from_stage1_best_or_last(tmp_path):
+    train, validation = _data()
+    training = TwoStageTraining(
+        build_model,
+        tmp_path,
+        epochs_per_stage=(2, 1),
+        learning_rate=2e-2,
+        batch_size=4,
+        monitor="loss",
+        mode="min",
+        stage2_init="last",
+        track_sign_flips=False,
+        verbose=0,
+    )
+    stage1 = training.run_stage(1, train)
+    # Loading stage 1's last checkpoint into a stage-2 model reproduces stage 1's weights.
+    status_model = build_model(2)
+    training._initialise_from_stage1(status_model, {})
+    for a, b in zip(stage1.model.weights, status_model.weights, strict=True):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    training.stage2_init = "best"
+    best_model = build_model(2)
+    training._initialise_from_stage1(best_model, {})
+    store = StageStore(training.stage_dir(1), 1)
+    state = store.load_state()
+    assert state.done and state.best_epoch in (0, 1)
+    assert state.history["loss"][state.best_epoch] == min(state.history["loss"])
+    expected = build_model(1)
+    tf.train.Checkpoint(weights=expected.weights).read(
+        store.checkpoint_prefix(state.best_checkpoint)
+    ).expect_partial()
+    for a, b in zip(expected.weights, best_model.weights, strict=True):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    # Only weights are carried over: stage 2 gets a fresh optimizer.
+    stage2 = training.run_stage(2, train)
+    assert int(stage2.optimizer.iterations.numpy()) == 4
+
+
+def test_failed_checkpoint_write_keeps_the_committed_state(tmp_path, monkeypatch):
+    store = StageStore(str(tmp_path), stage=1, keep_last=1)
+    variable = tf.Variable([1.0, 2.0])
+    checkpoint = tf.train.Checkpoint(v=variable)
+    state = StageState(stage=1, completed_epochs=1)
+    state.last_checkpoint = store.write_checkpoint(checkpoint, "epoch_0000")
+    store.commit(state)
+
+    def broken_write(self, prefix, options=None):
+        open(prefix + ".index", "w").close()  # a partial file, then the "kill"
+        raise OSError("disk full")
+
+    variable.assign([5.0, 6.0])
+    monkeypatch.setattr(tf.train.Checkpoint, "write", broken_write)
+    with pytest.raises(OSError):
+        store.write_checkpoint(checkpoint, "epoch_0001")
+    monkeypatch.undo()
+    assert store.load_state().last_checkpoint == "epoch_0000"
+    assert sorted(os.listdir(tmp_path)) == ["epoch_0000", "state.json"]
+    tf.train.Checkpoint(v=variable).read(store.checkpoint_prefix("epoch_0000"))
+    np.testing.assert_array_equal(variable.numpy(), [1.0, 2.0])
+
+
+def test_bad_arguments_are_explained(tmp_path):
+    with pytest.raises(ValueError, match="epochs_per_stage"):
+        TwoStageTraining(build_model, tmp_path, epochs_per_stage=(1, 0))
+    with pytest.raises(ValueError, match="stage2_init"):
+        TwoStageTraining(build_model, tmp_path, epochs_per_stage=1, stage2_init="first")
+    train, _ = _data()
+    with pytest.raises(ValueError, match="validation_data"):
+        TwoStageTraining(build_model, tmp_path, epochs_per_stage=1, batch_size=4).run(train)
+    with pytest.raises(ValueError, match="stage 1"):
+        TwoStageTraining(build_model, tmp_path, epochs_per_stage=1, batch_size=4).run_stage(
+            2, train
+        )
