@@ -48,7 +48,7 @@ def _data():
     return train, validation
 
 
-class _SimulatedKill(Exception):
+class _SimulatedKillError(Exception):
     pass
 
 
@@ -61,7 +61,7 @@ class _KillAfter(tf.keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
         self.seen += 1
         if self.seen == self.batches:
-            raise _SimulatedKill(f"killed after {self.batches} batches")
+            raise _SimulatedKillError(f"killed after {self.batches} batches")
 
 
 def _training(output_dir, kill_in_stage=None, kill_after=0):
@@ -101,11 +101,11 @@ def test_killed_in_both_stages_and_resumed_equals_uninterrupted(tmp_path):
     reference = _training(tmp_path / "reference").run(train, validation)
 
     resumed_dir = tmp_path / "resumed"
-    with pytest.raises(_SimulatedKill):  # in stage 1, epoch 2 (4 batches per epoch)
+    with pytest.raises(_SimulatedKillError):  # in stage 1, epoch 2 (4 batches per epoch)
         _training(resumed_dir, kill_in_stage=1, kill_after=6).run(train, validation)
     state = json.loads((resumed_dir / "stage1" / "state.json").read_text())
     assert state["completed_epochs"] == 1 and not state["done"]
-    with pytest.raises(_SimulatedKill):  # stage 1 finishes, then stage 2 dies in epoch 2
+    with pytest.raises(_SimulatedKillError):  # stage 1 finishes, then stage 2 dies in epoch 2
         _training(resumed_dir, kill_in_stage=2, kill_after=5).run(train, validation)
     assert json.loads((resumed_dir / "stage2" / "state.json").read_text())["completed_epochs"] == 1
     resumed = _training(resumed_dir).run(train, validation)

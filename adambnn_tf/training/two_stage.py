@@ -195,7 +195,8 @@ class TwoStageTraining:
             not isinstance(e, int) or isinstance(e, bool) or e < 1 for e in epochs_per_stage
         ):
             raise ValueError(
-                f"epochs_per_stage must be a positive int or a pair of them, got {epochs_per_stage!r}."
+                "epochs_per_stage must be a positive int or a pair of them, got "
+                f"{epochs_per_stage!r}."
             )
         _check_choice("stage2_init", stage2_init, ("best", "last"))
         _check_choice("mode", mode, _MODES)
