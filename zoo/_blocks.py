@@ -243,7 +243,8 @@ def binary_conv(
     common = dict(
         kernel_size=kernel_size,
         strides=strides,
-        input_quantizer=RSign(),
+        # A fixed name keeps variable names equal across models and sessions.
+        input_quantizer=RSign(name="rsign"),
         kernel_quantizer=kernel_quantizer,
         kernel_constraint=kernel_constraint,
         use_bias=False,

@@ -31,6 +31,7 @@ __all__ = [
     "download_weights",
     "load_weights",
     "register_pretrained_weights",
+    "resolve_weights",
 ]
 
 PYTORCH_CHECKPOINT_SUFFIXES = (".pth.tar", ".pth", ".pt", ".tar")
@@ -191,19 +192,20 @@ def _check_h5_covers_model(model: tf.keras.Model, path: str) -> None:
         )
 
 
-def load_weights(
-    model: tf.keras.Model,
+def resolve_weights(
     weights: str | os.PathLike | None,
     *,
     model_name: str,
     padding: str,
     include_top: bool,
     standard_configuration: bool,
-) -> None:
-    """Loads `weights` (`None`, `"imagenet"` or a path) into a freshly built zoo model.
+) -> str | None:
+    """Checks `weights` before the model is built and returns a local path (or `None`).
+
+    `"imagenet"` is looked up in the registry and downloaded (and hash-checked) here, so
+    that a missing entry fails before the model is built.
 
     # Arguments
-        model: the model.
         weights: `None`, `"imagenet"`, or a path to a Keras weights file or an official
             PyTorch checkpoint.
         model_name: registry name of the model, e.g. `"reactnet_a"`.
@@ -212,39 +214,57 @@ def load_weights(
         standard_configuration: whether the model has the published shape (width 1, regular
             input stem); `"imagenet"` needs it.
 
+    # Returns
+        `None` for random initialisation, else the path of the file to load.
+
     # Raises
-        ValueError: for `"imagenet"` without a registered file or with a non-standard
-            configuration, for a file that does not fit, or an unknown checkpoint layout.
-        ImportError: for a PyTorch checkpoint when torch is not installed.
+        ValueError: for `"imagenet"` without a registered file, with a hash mismatch or with
+            a non-standard configuration; for a path that does not exist or whose kind is
+            unknown.
     """
     if weights is None:
-        return
+        return None
     if weights == "imagenet":
         if not standard_configuration:
             raise ValueError(
                 "weights='imagenet' needs the published configuration: width_multiplier=1.0 "
                 "and small_input=False. Use weights=None to train a small model."
             )
-        model.load_weights(
-            download_weights(model_name, padding=padding, include_top=include_top),
-            by_name=True,
-        )
-        return
+        return download_weights(model_name, padding=padding, include_top=include_top)
     path = os.fspath(weights)
     if not os.path.exists(path):
         raise ValueError(
             f"weights={path!r} is neither None, 'imagenet' nor an existing file. Pass a Keras "
             "weights file (.h5) or an official PyTorch checkpoint (.pth.tar)."
         )
-    if _is_pytorch_checkpoint(path):
-        from adambnn_tf.checkpoints import load_pytorch_state_dict, load_state_dict_into
-
-        load_state_dict_into(model, load_pytorch_state_dict(path))
-    elif str(path).endswith(_KERAS_WEIGHTS_SUFFIXES):
-        _load_keras_weights(model, path)
-    else:
+    if not str(path).endswith(PYTORCH_CHECKPOINT_SUFFIXES + _KERAS_WEIGHTS_SUFFIXES):
         raise ValueError(
             f"Cannot tell what kind of weights file {path!r} is. Keras weights files end in "
             f"{_KERAS_WEIGHTS_SUFFIXES}, official PyTorch checkpoints in "
             f"{PYTORCH_CHECKPOINT_SUFFIXES}."
         )
+    return path
+
+
+def load_weights(model: tf.keras.Model, path: str | None) -> None:
+    """Loads a file returned by `resolve_weights` into a freshly built zoo model.
+
+    Keras HDF5 files are loaded by layer name (so a file with the classifier also fills a
+    model without it); official PyTorch checkpoints are converted on the fly.
+
+    # Arguments
+        model: the model.
+        path: `None` (nothing to load), a Keras weights file or a PyTorch checkpoint.
+
+    # Raises
+        ValueError: for a file that does not fit the model or an unknown checkpoint layout.
+        ImportError: for a PyTorch checkpoint when torch is not installed.
+    """
+    if path is None:
+        return
+    if _is_pytorch_checkpoint(path):
+        from adambnn_tf.checkpoints import load_pytorch_state_dict, load_state_dict_into
+
+        load_state_dict_into(model, load_pytorch_state_dict(path))
+    else:
+        _load_keras_weights(model, path)

@@ -37,6 +37,8 @@ class ReActNetAFactory(ModelFactory):
     small_input: bool = Field(False)
     classifier_activation: str | None = Field("softmax")
     kernel_constraint: Any = Field(None)
+    # larq-zoo annotates it as tf.Tensor, which a tf-keras KerasTensor does not satisfy.
+    input_tensor: Any = Field(None)
 
     def _binary_conv(self, x, filters, kernel_size, strides, name):
         return _blocks.binary_conv(
@@ -88,6 +90,14 @@ class ReActNetAFactory(ModelFactory):
         _blocks.check_model_options(
             stage=self.stage, padding=self.padding, width_multiplier=self.width_multiplier
         )
+        self.image_input  # noqa: B018  (larq-zoo's checks of weights, classes and shape first)
+        weights_path = _pretrained.resolve_weights(
+            self.weights,
+            model_name=self.name,
+            padding=self.padding,
+            include_top=self.include_top,
+            standard_configuration=self.width_multiplier == 1.0 and not self.small_input,
+        )
         widths = _blocks.channel_plan(REACTNET_A_WIDTHS, self.width_multiplier)
         downsampling = (
             SMALL_INPUT_DOWNSAMPLING_BLOCKS if self.small_input else REACTNET_A_DOWNSAMPLING_BLOCKS
@@ -107,14 +117,7 @@ class ReActNetAFactory(ModelFactory):
         if self.include_top:
             x = _blocks.classifier(x, self.num_classes, self.classifier_activation)
         model = tf.keras.Model(inputs=self.image_input, outputs=x, name=self.name)
-        _pretrained.load_weights(
-            model,
-            self.weights,
-            model_name=self.name,
-            padding=self.padding,
-            include_top=self.include_top,
-            standard_configuration=self.width_multiplier == 1.0 and not self.small_input,
-        )
+        _pretrained.load_weights(model, weights_path)
         return model
 
 

@@ -1,0 +1,222 @@
+"""ReActNet zoo models, tested as larq-zoo tests its models, plus the recipe's stage switch,
+padding modes, small-input configurations and pretrained-weights handling."""
+
+import hashlib
+
+import larq as lq
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from adambnn_tf.quantizers import RealLatentWeight, ScaledWeightSign, is_latent_weight
+from adambnn_tf.zoo import (
+    PRETRAINED_WEIGHTS,
+    ReActNet18,
+    ReActNetA,
+    SymmetricPaddingQuantConv2D,
+    decode_predictions,
+    preprocess_input,
+    register_pretrained_weights,
+)
+
+MODELS = [ReActNetA, ReActNet18]
+# Channels of the last feature map at width_multiplier=0.25.
+LAST_CHANNELS = {"reactnet_a": 256, "reactnet18": 128}
+SMALL = dict(width_multiplier=0.25, small_input=True)
+
+
+def _count(variables) -> int:
+    return int(sum(np.prod(v.shape) for v in variables))
+
+
+@pytest.mark.parametrize(
+    "build,params,binary",
+    [(ReActNetA, 29_343_592, 28_253_184), (ReActNet18, 11_704_424, 10_985_472)],
+)
+def test_official_parameter_counts_and_output(build, params, binary):
+    model = build(weights=None)
+    assert model.output_shape == (None, 1000)
+    assert _count(model.trainable_weights) == params
+    assert _count(v for v in model.trainable_weights if is_latent_weight(v)) == binary
+
+
+@pytest.mark.parametrize("build,input_shape", [(ReActNetA, None), (ReActNet18, (None, None, 4))])
+def test_no_top(build, input_shape):
+    model = build(input_shape=input_shape, include_top=False, width_multiplier=0.25)
+    assert model.output_shape == (None, None, None, LAST_CHANNELS[model.name])
+
+
+@pytest.mark.parametrize(
+    "build,shape,last_block",
+    [(ReActNetA, (28, 28, 1), "block13_rprelu2"), (ReActNet18, (32, 32, 3), "layer4_3_rprelu")],
+)
+def test_small_input_configuration(build, shape, last_block):
+    model = build(input_shape=shape, num_classes=10, **SMALL)
+    final = shape[0] // 4  # 28 -> 7, 32 -> 8
+    features = model.get_layer(last_block).output_shape
+    assert features == (None, final, final, LAST_CHANNELS[model.name])
+    probabilities = model(np.random.default_rng(0).random((2, *shape), "float32"))
+    assert probabilities.shape == (2, 10)
+    np.testing.assert_allclose(probabilities.numpy().sum(axis=1), 1.0, rtol=1e-5)
+
+
+@pytest.mark.parametrize("build", MODELS)
+def test_keras_tensor_input(build):
+    inputs = tf.keras.Input((32, 32, 3))
+    model = build(input_tensor=inputs, num_classes=10, **SMALL)
+    assert model.inputs[0] is inputs
+    assert model.output_shape == (None, 10)
+
+
+def test_stage_switch_binarizes_kernels_and_keeps_variables(tmp_path):
+    shape = (28, 28, 1)
+    options = dict(input_shape=shape, num_classes=10, classifier_activation=None, **SMALL)
+    stage1 = ReActNetA(stage=1, **options)
+    stage2 = ReActNetA(stage=2, **options)
+    assert [(v.name, v.shape) for v in stage1.weights] == [
+        (v.name, v.shape) for v in stage2.weights
+    ]
+    conv1 = stage1.get_layer("block3_conv3x3")
+    assert isinstance(conv1.kernel.quantizer, RealLatentWeight)
+    assert isinstance(stage2.get_layer("block3_conv3x3").kernel.quantizer, ScaledWeightSign)
+
+    path = str(tmp_path / "stage1.h5")
+    stage1.save_weights(path)
+    from_file = ReActNetA(stage=2, weights=path, **options)
+    for expected, actual in zip(stage1.get_weights(), from_file.get_weights(), strict=True):
+        np.testing.assert_array_equal(actual, expected)
+    stage2.set_weights(stage1.get_weights())
+
+    # Stage 2 is stage 1 with every latent kernel replaced by mean|w| * sign(w).
+    binarized = ReActNetA(stage=1, **options)
+    binarized.set_weights(stage1.get_weights())
+    for variable in binarized.weights:
+        if is_latent_weight(variable):
+            latent = variable.numpy()
+            scale = np.abs(latent).mean(axis=(0, 1, 2))
+            variable.assign(scale * np.where(latent >= 0, 1.0, -1.0))
+    images = np.random.default_rng(0).standard_normal((2, *shape), "float32")
+    expected = binarized(images, training=False).numpy()
+    np.testing.assert_allclose(stage2(images, training=False), expected, rtol=1e-4, atol=1e-4)
+    assert not np.allclose(stage1(images, training=False), expected, rtol=1e-2)
+
+
+def test_padding_modes_build_the_same_variables_with_their_own_padding():
+    lce = ReActNetA(input_shape=(32, 32, 3), padding="lce", num_classes=10, **SMALL)
+    pytorch = ReActNetA(input_shape=(32, 32, 3), padding="pytorch", num_classes=10, **SMALL)
+    assert [v.name for v in lce.weights] == [v.name for v in pytorch.weights]
+    pytorch.set_weights(lce.get_weights())
+    # LCE mode: same-one padding everywhere (fused into LCE's binary convolutions).
+    strided = lce.get_layer("block2_conv3x3")
+    assert type(strided) is lq.layers.QuantConv2D
+    assert (strided.padding, strided.pad_values, strided.strides) == ("same", 1.0, (2, 2))
+    # PyTorch mode: zero padding after the sign, symmetric at stride 2.
+    assert isinstance(pytorch.get_layer("block2_conv3x3"), SymmetricPaddingQuantConv2D)
+    assert pytorch.get_layer("block3_conv3x3").pad_values == 0.0
+
+
+def test_symmetric_padding_conv_pads_after_the_sign_on_both_sides():
+    conv = SymmetricPaddingQuantConv2D(
+        1,
+        3,
+        strides=2,
+        padding="same",
+        input_quantizer="ste_sign",
+        use_bias=False,
+        kernel_initializer="ones",
+    )
+    images = np.full((1, 4, 4, 1), -3.0, "float32")
+    # Every window sums sign(-3) = -1 over its in-image pixels; padding contributes 0.
+    expected = np.array([[-4.0, -6.0], [-6.0, -9.0]])
+    np.testing.assert_array_equal(conv(images).numpy()[0, :, :, 0], expected)
+
+
+@pytest.mark.parametrize("padding", ["lce", "pytorch"])
+@pytest.mark.parametrize("build", MODELS)
+def test_save_and_reload(tmp_path, build, padding):
+    shape = (32, 32, 3) if build is ReActNet18 else (28, 28, 1)
+    model = build(input_shape=shape, num_classes=10, padding=padding, **SMALL)
+    path = str(tmp_path / "model.h5")
+    model.save(path)
+    reloaded = tf.keras.models.load_model(path)
+    images = np.random.default_rng(0).standard_normal((2, *shape), "float32")
+    np.testing.assert_allclose(reloaded(images), model(images), rtol=1e-6, atol=1e-6)
+
+
+def test_bad_options_have_clear_errors(tmp_path):
+    with pytest.raises(ValueError, match="stage must be 1"):
+        ReActNetA(stage=3, include_top=False, input_shape=(None, None, 3))
+    with pytest.raises(ValueError, match="padding must be 'lce'"):
+        ReActNet18(padding="valid", include_top=False, input_shape=(None, None, 3))
+    with pytest.raises(ValueError, match="`classes` should be 1000"):
+        ReActNetA(weights="imagenet", num_classes=10)
+    with pytest.raises(ValueError, match="needs the published configuration"):
+        ReActNetA(weights="imagenet", input_shape=(32, 32, 3), small_input=True, include_top=False)
+    with pytest.raises(ValueError, match="No ImageNet weights are registered .*convert-checkpoint"):
+        ReActNet18(weights="imagenet", include_top=False)
+
+    small = dict(input_shape=(28, 28, 1), **SMALL)
+    path = str(tmp_path / "ten.h5")
+    ReActNetA(num_classes=10, **small).save_weights(path)
+    with pytest.raises(ValueError, match="do not fit reactnet_a"):
+        ReActNetA(num_classes=5, weights=path, **small)
+    with pytest.raises(ValueError, match="has no weights for .* layers of reactnet18"):
+        ReActNet18(num_classes=10, weights=path, **small)
+    other = tmp_path / "weights.npz"
+    other.write_bytes(b"x")
+    with pytest.raises(ValueError, match="Cannot tell what kind of weights file"):
+        ReActNetA(num_classes=10, weights=str(other), **small)
+
+
+@pytest.fixture
+def registry():
+    saved = dict(PRETRAINED_WEIGHTS)
+    yield PRETRAINED_WEIGHTS
+    PRETRAINED_WEIGHTS.clear()
+    PRETRAINED_WEIGHTS.update(saved)
+
+
+def test_imagenet_weights_download_and_hash_check(tmp_path, monkeypatch, registry):
+    """The "imagenet" path with a file:// origin: cached by larq-zoo's layout, hash-checked."""
+    (tmp_path / "home" / ".keras").mkdir(parents=True)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    published = ReActNet18(include_top=False)
+    source = tmp_path / "reactnet18_weights_notop.h5"
+    published.save_weights(str(source))
+    digest = hashlib.sha256(source.read_bytes()).hexdigest()
+    cached = tmp_path / "home" / ".keras" / "larq" / "models" / "reactnet18" / source.name
+
+    register_pretrained_weights(
+        "reactnet18",
+        padding="lce",
+        include_top=False,
+        url=source.as_uri(),
+        sha256="0" * 64,
+        file_name=source.name,
+    )
+    with pytest.raises(ValueError, match="does not have the registered SHA-256"):
+        ReActNet18(weights="imagenet", include_top=False)
+    assert not cached.exists()
+
+    register_pretrained_weights(
+        "reactnet18",
+        padding="lce",
+        include_top=False,
+        url=source.as_uri(),
+        sha256=digest,
+        file_name=source.name,
+    )
+    model = ReActNet18(weights="imagenet", include_top=False)
+    assert cached.exists()
+    for expected, actual in zip(published.get_weights(), model.get_weights(), strict=True):
+        np.testing.assert_array_equal(actual, expected)
+    with pytest.raises(ValueError, match="64 hexadecimal digits"):
+        register_pretrained_weights(
+            "reactnet18", padding="lce", include_top=False, url="x", sha256="abc", file_name="x"
+        )
+
+
+def test_larq_zoo_helpers_are_reexported():
+    image = np.random.default_rng(0).integers(0, 255, (256, 256, 3)).astype("float32")
+    assert preprocess_input(image).shape == (224, 224, 3)
+    assert callable(decode_predictions)
