@@ -1,7 +1,9 @@
 """A tiny deterministic training run, used by test_distribute.py in one process or as a worker.
 
-Run as a script it trains under `strategy_from_environment()` (TF_CONFIG set by the test) and
-saves the final weights and losses to the .npz path given as its argument.
+Run as a script it trains under `strategy_from_environment()` and saves the final weights and
+losses to the .npz path given as its first argument. The test sets TF_CONFIG in the
+environment; with a second argument `explicit`, the script removes it from the environment and
+passes it to `strategy_from_environment` as an argument instead.
 """
 # ruff: noqa: I001  (adambnn_tf must be imported before TensorFlow)
 
@@ -62,4 +64,8 @@ def train(strategy: tf.distribute.Strategy) -> dict[str, np.ndarray]:
 
 
 if __name__ == "__main__":
-    np.savez(sys.argv[1], **train(strategy_from_environment()))
+    if sys.argv[2:] == ["explicit"]:
+        strategy = strategy_from_environment(os.environ.pop("TF_CONFIG"))
+    else:
+        strategy = strategy_from_environment()
+    np.savez(sys.argv[1], **train(strategy))

@@ -78,6 +78,8 @@ def test_two_workers_match_one_process_with_the_same_global_batch(tmp_path):
                     sys.executable,
                     str(HERE / "multiworker_training.py"),
                     str(tmp_path / f"w{index}.npz"),
+                    # Worker 1 gets TF_CONFIG as an argument, worker 0 from the environment.
+                    *(["explicit"] if index == 1 else []),
                 ],
                 env=env,
                 stdout=subprocess.PIPE,
@@ -105,3 +107,14 @@ def test_two_workers_match_one_process_with_the_same_global_batch(tmp_path):
         for key, value in reference.items():
             if key != "num_replicas":
                 np.testing.assert_allclose(result[key], value, rtol=1e-4, atol=1e-5, err_msg=key)
+
+
+def test_mirrored_strategy_matches_one_device(two_cpu_strategy):
+    training = _load_training_module()
+    mirrored = training.train(two_cpu_strategy)
+    tf.keras.backend.clear_session()
+    single = training.train(tf.distribute.get_strategy())
+    assert int(mirrored["num_replicas"]) == 2
+    for key, value in single.items():
+        if key != "num_replicas":
+            np.testing.assert_allclose(mirrored[key], value, rtol=1e-4, atol=1e-5, err_msg=key)
