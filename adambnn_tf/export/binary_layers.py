@@ -245,7 +245,7 @@ def larq_layers(model: tf.keras.Model) -> list[tf.keras.layers.Layer]:
     return [
         layer
         for layer in model._flatten_layers(include_self=False, recursive=True)
-        if isinstance(layer, lq.layers_base.QuantizerBase)
+        if isinstance(layer, lq.layers_base.BaseLayer)
     ]
 
 

@@ -16,7 +16,7 @@ _QUANTIZER_ARGUMENTS = (
 
 
 def _without_quantizers(layer: tf.keras.layers.Layer) -> tf.keras.layers.Layer:
-    if not isinstance(layer, lq.layers_base.QuantizerBase):
+    if not isinstance(layer, lq.layers_base.BaseLayer):
         return layer.__class__.from_config(layer.get_config())
     config = layer.get_config()
     for argument in _QUANTIZER_ARGUMENTS:

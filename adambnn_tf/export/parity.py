@@ -278,13 +278,15 @@ def _classify(probes: list[ProbeComparison]) -> tuple[str, str]:
     first_flip = next((i for i, p in enumerate(probes) if p.sign_flips), None)
     first_mismatch = next((i for i, p in enumerate(probes) if not p.within_tolerance), None)
     if first_flip is None:
-        where = (
-            f"binarizer input of '{probes[first_mismatch].layer}'"
-            if first_mismatch is not None
-            else "the layers after the last binarizer"
-        )
+        if first_mismatch is None:
+            return CONVERSION_ERROR, (
+                "a fresh conversion agrees with Keras at every binarizer input, yet the "
+                "outputs disagree: the error is after the last binarizer, or the flatbuffer "
+                "is not a conversion of this model."
+            )
         return CONVERSION_ERROR, (
-            f"no binarized value differs, yet {where} disagrees beyond tolerance."
+            f"no binarized value differs, yet the binarizer input of "
+            f"'{probes[first_mismatch].layer}' disagrees beyond tolerance."
         )
     flip = probes[first_flip]
     if flip.round_off_flips != flip.sign_flips:

@@ -28,6 +28,7 @@ import larq as lq
 import tensorflow as tf
 
 __all__ = [
+    "CroppedSameZeroConv2D",
     "CroppedSameZeroQuantConv2D",
     "accelerate_symmetric_padding",
     "symmetric_zero_padded_layers",
@@ -51,36 +52,14 @@ def _extra_and_output(size: int, kernel: int, stride: int, dilation: int) -> tup
     )
 
 
-@lq.utils.register_keras_custom_object
-class CroppedSameZeroQuantConv2D(lq.layers.QuantConv2D):
-    """A `QuantConv2D` with PyTorch's symmetric zero padding, in a form LCE accelerates.
+class _CroppedSameZeroMixin:
+    """Symmetric zero padding as: real pad at the bottom/right, native "same", crop."""
 
-    Pads the real-valued input at the bottom/right so that native TF `"same"` zero padding
-    is symmetric, convolves, and crops the output to PyTorch's size. Same variables as
-    `QuantConv2D`, so weights transfer one to one.
-
-    !!! example
-        ```python
-        conv = CroppedSameZeroQuantConv2D(
-            64, 3, strides=2, padding="same", pad_values=0.0, input_quantizer="rsign",
-            kernel_quantizer="scaled_weight_sign", use_bias=False,
-        )
-        ```
-
-    # Arguments
-        *args, **kwargs: those of `larq.layers.QuantConv2D`; `padding="same"`,
-            `pad_values=0.0`, channels last and an odd kernel size are required.
-
-    # Raises
-        ValueError: for other padding, pad values, layout or kernel size.
-    """
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        if self.padding != "same" or float(self.pad_values) != 0.0:
+    def _check_cropped_same_zero(self) -> None:
+        if self.padding != "same" or float(getattr(self, "pad_values", 0.0)) != 0.0:
             raise ValueError(
-                f"{type(self).__name__} '{self.name}' needs padding='same' and pad_values=0.0, "
-                f"got padding={self.padding!r}, pad_values={self.pad_values!r}."
+                f"{type(self).__name__} '{self.name}' needs padding='same' with zero padding, "
+                f"got padding={self.padding!r}, pad_values={getattr(self, 'pad_values', 0.0)!r}."
             )
         if self.data_format != "channels_last" or any(k % 2 == 0 for k in self.kernel_size):
             raise ValueError(
@@ -125,6 +104,62 @@ class CroppedSameZeroQuantConv2D(lq.layers.QuantConv2D):
         return tf.TensorShape([shape[0], out_h, out_w, shape[3]])
 
 
+@lq.utils.register_keras_custom_object
+class CroppedSameZeroQuantConv2D(_CroppedSameZeroMixin, lq.layers.QuantConv2D):
+    """A `QuantConv2D` with PyTorch's symmetric zero padding, in a form LCE accelerates.
+
+    Pads the real-valued input at the bottom/right so that native TF `"same"` zero padding
+    is symmetric, convolves, and crops the output to PyTorch's size. Same variables as
+    `QuantConv2D`, so weights transfer one to one.
+
+    !!! example
+        ```python
+        conv = CroppedSameZeroQuantConv2D(
+            64, 3, strides=2, padding="same", pad_values=0.0, input_quantizer="rsign",
+            kernel_quantizer="scaled_weight_sign", use_bias=False,
+        )
+        ```
+
+    # Arguments
+        *args, **kwargs: those of `larq.layers.QuantConv2D`; `padding="same"`,
+            `pad_values=0.0`, channels last and an odd kernel size are required.
+
+    # Raises
+        ValueError: for other padding, pad values, layout or kernel size.
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._check_cropped_same_zero()
+
+
+@lq.utils.register_keras_custom_object
+class CroppedSameZeroConv2D(_CroppedSameZeroMixin, tf.keras.layers.Conv2D):
+    """`ZeroPadding2D(p)` + a `"valid"` `Conv2D`, as one layer that LCE converts correctly.
+
+    LCE 0.16 folds `ZeroPadding2D(1)` + a `"valid"` stride-2 convolution into a `"same"`
+    convolution, which pads `(0, 1)` instead of `(1, 1)` (the standard TFLite converter
+    keeps the `PAD`). This layer computes the symmetric padding as a bottom/right pad, a
+    native `"same"` convolution and a crop, which converts exactly.
+
+    !!! example
+        ```python
+        stem = CroppedSameZeroConv2D(32, 3, strides=2, padding="same", use_bias=False)
+        ```
+
+    # Arguments
+        *args, **kwargs: those of `tf.keras.layers.Conv2D`; `padding="same"`, channels last
+            and an odd kernel size are required.
+
+    # Raises
+        ValueError: for other padding, layout or kernel size.
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._check_cropped_same_zero()
+
+
 def _is_symmetric_zero_padded(layer: tf.keras.layers.Layer) -> bool:
     """A QuantConv2D that zero-pads symmetrically with tf.pad after its binarizer."""
     if not isinstance(layer, lq.layers.QuantConv2D) or getattr(layer, "_is_native_padding", 1):
@@ -133,6 +168,39 @@ def _is_symmetric_zero_padded(layer: tf.keras.layers.Layer) -> bool:
         return False
     amounts = layer._get_spatial_padding_same(layer.input_shape[1:3])
     return all(int(before) == int(after) for before, after in amounts)
+
+
+def _single_consumer(layer: tf.keras.layers.Layer) -> tf.keras.layers.Layer | None:
+    nodes = layer.outbound_nodes
+    return nodes[0].outbound_layer if len(nodes) == 1 else None
+
+
+def _zero_padding_pairs(model: tf.keras.Model) -> dict[str, str]:
+    """`ZeroPadding2D(p)` layers whose only consumer is a `"valid"` convolution that `p` pads
+    symmetrically ("same" in PyTorch's sense), as {padding layer: convolution}.
+
+    Only real-valued inputs: a binarizer after the padding would binarize the zeros.
+    """
+    pairs = {}
+    for layer in model.layers:
+        if not isinstance(layer, tf.keras.layers.ZeroPadding2D):
+            continue
+        conv = _single_consumer(layer)
+        if type(conv) not in (tf.keras.layers.Conv2D, lq.layers.QuantConv2D):
+            continue
+        if getattr(conv, "input_quantizer", None) is not None or len(conv.inbound_nodes) != 1:
+            continue
+        if conv.padding != "valid" or conv.data_format != "channels_last":
+            continue
+        if any(size % 2 == 0 for size in conv.kernel_size):
+            continue
+        symmetric = [
+            (dilation * (size - 1) // 2,) * 2
+            for size, dilation in zip(conv.kernel_size, conv.dilation_rate, strict=True)
+        ]
+        if [tuple(amounts) for amounts in layer.padding] == symmetric:
+            pairs[layer.name] = conv.name
+    return pairs
 
 
 def symmetric_zero_padded_layers(model: tf.keras.Model) -> list[str]:
@@ -145,10 +213,20 @@ def symmetric_zero_padded_layers(model: tf.keras.Model) -> list[str]:
     # Arguments
         model: a Keras model.
 
+    Also `ZeroPadding2D` layers followed by a `"valid"` real convolution (a PyTorch-style
+    stem), which LCE 0.16 converts to the wrong sampling grid at stride 2, and their
+    convolutions.
+
     # Returns
         Layer names, in layer order.
     """
-    return [layer.name for layer in model.layers if _is_symmetric_zero_padded(layer)]
+    pairs = _zero_padding_pairs(model)
+    paired = set(pairs) | set(pairs.values())
+    return [
+        layer.name
+        for layer in model.layers
+        if layer.name in paired or _is_symmetric_zero_padded(layer)
+    ]
 
 
 def accelerate_symmetric_padding(model: tf.keras.Model) -> tf.keras.Model:
@@ -173,11 +251,21 @@ def accelerate_symmetric_padding(model: tf.keras.Model) -> tf.keras.Model:
     targets = set(symmetric_zero_padded_layers(model))
     if not targets:
         return model
+    pairs = _zero_padding_pairs(model)
+    paired_convs = set(pairs.values())
 
     def clone(layer: tf.keras.layers.Layer) -> tf.keras.layers.Layer:
+        config = layer.get_config()
+        if layer.name in pairs:  # the convolution pads now
+            return tf.keras.layers.Activation("linear", name=layer.name)
+        if layer.name in paired_convs:
+            config["padding"] = "same"
+            if isinstance(layer, lq.layers.QuantConv2D):
+                return CroppedSameZeroQuantConv2D.from_config({**config, "pad_values": 0.0})
+            return CroppedSameZeroConv2D.from_config(config)
         if layer.name in targets:
-            return CroppedSameZeroQuantConv2D.from_config(layer.get_config())
-        return layer.__class__.from_config(layer.get_config())
+            return CroppedSameZeroQuantConv2D.from_config(config)
+        return layer.__class__.from_config(config)
 
     rewritten = tf.keras.models.clone_model(model, clone_function=clone)
     for original, copy in zip(model.layers, rewritten.layers, strict=True):
