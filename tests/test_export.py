@@ -165,6 +165,13 @@ def test_stage1_models_are_refused_with_the_reason():
         export(model, None)
 
 
+def test_int8_io_without_int8_quantization_is_refused_instead_of_silently_float():
+    inputs, x = _stem()
+    y = lq.layers.QuantConv2D(32, 3, padding="same", pad_values=1.0, name="b1", **BINARY)(x)
+    with pytest.raises(ValueError, match="int8 input was requested.*no int8 quantization"):
+        export(_head(inputs, y), None, inference_input_type="int8", parity=False)
+
+
 def test_float_reference_is_larger_than_the_binary_export():
     inputs, x = _stem(channels=64)
     y = lq.layers.QuantConv2D(64, 3, padding="same", pad_values=1.0, name="b1", **BINARY)(x)
@@ -273,13 +280,29 @@ def test_cli_exports_a_saved_model_and_writes_a_json_report(tmp_path, capsys):
     assert "No saved model" in capsys.readouterr().err
 
 
-@pytest.mark.skipif(
+SLOW = pytest.mark.skipif(
     not os.environ.get("ADAMBNN_SLOW_TESTS"), reason="ReActNet-A at 224x224: set ADAMBNN_SLOW_TESTS"
 )
-def test_reactnet_a_224_exports_all_31_binary_convolutions_and_passes_parity():
+
+
+def _official_convolutions(model, statuses) -> int:
+    """The zoo merges each pair of duplicated 1x1 convs (C->C twice) into one C->2C layer."""
+    count = 0
+    for status in statuses:
+        layer = model.get_layer(status.layer)
+        count += 2 if layer.filters == 2 * layer.input_shape[-1] else 1
+    return count
+
+
+@SLOW
+@pytest.mark.parametrize("padding", ["lce", "pytorch"])
+def test_reactnet_a_224_exports_all_31_binary_convolutions_and_passes_parity(padding):
     from adambnn_tf.zoo import ReActNetA
 
-    model = ReActNetA(input_shape=(224, 224, 3), classifier_activation=None)
+    model = ReActNetA(input_shape=(224, 224, 3), padding=padding, classifier_activation=None)
     report = export(model, None, strict=True, parity_random_samples=2, parity_image_count=4)
-    assert len(report.binary_convs) == 31 == report.n_lce_bconv
+    assert len(report.binary_convs) == 26 == report.n_lce_bconv
+    assert _official_convolutions(model, report.binary_convs) == 31
     assert report.all_accelerated and report.parity.passed
+    if padding == "pytorch":
+        assert len(report.rewritten_layers) == 2 + 4  # stem pad + conv, 4 stride-2 3x3 convs

@@ -7,6 +7,7 @@ import tempfile
 import time
 
 import larq_compute_engine as lce
+import numpy as np
 import tensorflow as tf
 
 from adambnn_tf.export.binary_layers import larq_layers
@@ -97,6 +98,25 @@ def _io_type(value) -> tf.DType:
             raise ValueError(f"I/O type must be one of {tuple(_IO_TYPES)}, got {value!r}.")
         return _IO_TYPES[value]
     return tf.as_dtype(value)
+
+
+def _check_io_types(flatbuffer: bytes, input_type, output_type) -> None:
+    """LCE silently keeps float I/O when int8 is asked of a model without int8 quantization."""
+    from larq_compute_engine.tflite.python.interpreter import Interpreter
+
+    interpreter = Interpreter(flatbuffer)
+    got = {
+        "input": interpreter.input_types[0],
+        "output": interpreter.output_types[0],
+    }
+    for which, requested in (("input", input_type), ("output", output_type)):
+        if _io_type(requested) == tf.int8 and got[which] != np.int8:
+            raise ValueError(
+                f"int8 {which} was requested, but the converted model's {which} is "
+                f"{np.dtype(got[which]).name}: the model has no int8 quantization (no "
+                "fake-quant ops). Quantize it (quantization-aware training), or pass "
+                "experimental_default_int8_range for a latency-only model, or keep float32 I/O."
+            )
 
 
 def _is_image_model(model: tf.keras.Model) -> bool:
@@ -204,13 +224,19 @@ def export(
         conversion_seconds=time.perf_counter() - start,
     )
     report.rewritten_layers = rewritten_layers
+    _check_io_types(flatbuffer, inference_input_type, inference_output_type)
     if strict and not report.all_accelerated:
         raise ExportError(
             f"Strict export refused: {len(report.not_accelerated)} binary layer(s) are not "
             f"accelerated by LCE.\n{report.summary()}",
             report,
         )
-    if parity:
+    if parity and experimental_default_int8_range is not None:
+        report.notes.append(
+            "parity check skipped: experimental_default_int8_range quantizes with dummy "
+            "ranges, so the outputs are not meant to match (latency tests only)"
+        )
+    elif parity:
         images, label = None, None
         if parity_images is not None or (
             _is_image_model(model) and os.path.exists(FASHION_MNIST_IMAGES)

@@ -153,6 +153,7 @@ class ExportReport:
         parity: the parity check, if run.
         rewritten_layers: binary convolutions exported through
             `accelerate_symmetric_padding` (PyTorch symmetric padding at stride 2).
+        notes: other remarks (e.g. why the parity check was skipped).
     """
 
     output_path: str | None
@@ -165,6 +166,7 @@ class ExportReport:
     float_size_bytes: int | None = None
     parity: ParityReport | None = None
     rewritten_layers: list[str] = dataclasses.field(default_factory=list)
+    notes: list[str] = dataclasses.field(default_factory=list)
 
     @property
     def binary_convs(self) -> list[LayerStatus]:
@@ -220,6 +222,7 @@ class ExportReport:
         lines.append(f"  ops: {ops}")
         if self.parity is not None:
             lines.extend("  " + line for line in self.parity.summary().splitlines())
+        lines.extend(f"  note: {note}" for note in self.notes)
         return "\n".join(lines)
 
     def to_dict(self) -> dict:
@@ -236,6 +239,7 @@ class ExportReport:
             "lce_bconv2d": self.n_lce_bconv,
             "unmatched_bconvs": self.unmatched_bconvs,
             "rewritten_layers": list(self.rewritten_layers),
+            "notes": list(self.notes),
             "layers": [dataclasses.asdict(status) for status in self.layers],
             "parity": None if self.parity is None else self.parity.to_dict(),
         }
