@@ -66,7 +66,14 @@ def _load_training_module():
     return module
 
 
-def test_two_workers_match_one_process_with_the_same_global_batch(tmp_path):
+@pytest.fixture(scope="module")
+def two_workers_and_reference(tmp_path_factory):
+    """Trains the tiny BNN on two worker processes and, meanwhile, in this process."""
+    tmp_path = tmp_path_factory.mktemp("multiworker")
+    training = _load_training_module()
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    training.write_idx_files(str(data_dir))
     ports = _free_ports(2)
     workers = []
     for index in range(2):
@@ -78,6 +85,7 @@ def test_two_workers_match_one_process_with_the_same_global_batch(tmp_path):
                     sys.executable,
                     str(HERE / "multiworker_training.py"),
                     str(tmp_path / f"w{index}.npz"),
+                    str(data_dir),
                     # Worker 1 gets TF_CONFIG as an argument, worker 0 from the environment.
                     *(["explicit"] if index == 1 else []),
                 ],
@@ -88,7 +96,8 @@ def test_two_workers_match_one_process_with_the_same_global_batch(tmp_path):
             )
         )
     # The single-process reference runs here meanwhile, on the default strategy.
-    reference = _load_training_module().train(tf.distribute.get_strategy())
+    tf.keras.backend.clear_session()
+    reference = training.train(tf.distribute.get_strategy(), str(data_dir))
     logs = []
     for worker in workers:
         try:
@@ -99,21 +108,43 @@ def test_two_workers_match_one_process_with_the_same_global_batch(tmp_path):
             pytest.fail("multi-worker training timed out")
     for worker, log in zip(workers, logs, strict=True):
         assert worker.returncode == 0, log[-3000:]
-    results = [np.load(tmp_path / f"w{index}.npz") for index in range(2)]
+    return [dict(np.load(tmp_path / f"w{index}.npz")) for index in range(2)], reference
+
+
+def test_two_workers_match_one_process_with_the_same_global_batch(two_workers_and_reference):
+    results, reference = two_workers_and_reference
+    weights = [key for key in reference if key.startswith("weight_")]
     for result in results:
         assert int(result["num_replicas"]) == 2
-        # The loss moved, so the comparison below compares trained weights.
-        assert result["loss"][1] < result["loss"][0]
-        for key, value in reference.items():
-            if key != "num_replicas":
-                np.testing.assert_allclose(result[key], value, rtol=1e-4, atol=1e-5, err_msg=key)
+        for key in weights:
+            np.testing.assert_allclose(
+                result[key], reference[key], rtol=1e-4, atol=1e-5, err_msg=key
+            )
+    # Signs flipped, so the weights compared are trained ones.
+    assert np.all(reference["ff_ratio"] > 0) and np.all(reference["c2i_ratio"] < 1)
 
 
-def test_mirrored_strategy_matches_one_device(two_cpu_strategy):
+@pytest.mark.xfail(
+    strict=True,
+    reason="issue 4: with FFRatio/C2IRatio under MultiWorkerMirroredStrategy (2 workers x 1 "
+    "replica) the logged loss, ff_ratio and c2i_ratio are exactly 2x the one-process values "
+    "while the weights agree; without the callbacks the logged loss agrees.",
+)
+def test_two_workers_log_the_same_loss_and_ff_c2i(two_workers_and_reference):
+    results, reference = two_workers_and_reference
+    for result in results:
+        for key in ("loss", "ff_ratio", "c2i_ratio"):
+            np.testing.assert_allclose(
+                result[key], reference[key], rtol=1e-4, atol=1e-5, err_msg=key
+            )
+
+
+def test_mirrored_strategy_matches_one_device(two_cpu_strategy, tmp_path):
     training = _load_training_module()
-    mirrored = training.train(two_cpu_strategy)
+    training.write_idx_files(str(tmp_path))
+    mirrored = training.train(two_cpu_strategy, str(tmp_path))
     tf.keras.backend.clear_session()
-    single = training.train(tf.distribute.get_strategy())
+    single = training.train(tf.distribute.get_strategy(), str(tmp_path))
     assert int(mirrored["num_replicas"]) == 2
     for key, value in single.items():
         if key != "num_replicas":
