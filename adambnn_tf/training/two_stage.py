@@ -296,7 +296,11 @@ class TwoStageTraining:
                 fit_model = DistillationModel(student, self._teacher(), name="distillation")
             optimizer = self._optimizer(stage, student, epochs, steps)
             fit_model.compile(optimizer=optimizer, loss=self._loss(), metrics=self.metrics)
-            optimizer._create_all_weights(student.trainable_variables)
+            # Create the optimizer's slots now, so that a checkpoint restores them directly.
+            if hasattr(optimizer, "_create_all_weights"):  # legacy optimizers
+                optimizer._create_all_weights(student.trainable_variables)
+            else:
+                optimizer.build(student.trainable_variables)
         if not student.built:
             raise ValueError(
                 "build_model must return a built model (e.g. a functional model, or call it "
