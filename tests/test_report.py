@@ -220,3 +220,83 @@ def test_report_command(full_run, tmp_path, capsys):
     assert (tmp_path / "out" / "loss.png").read_bytes().startswith(PNG_SIGNATURE)
     assert main(["report", str(tmp_path / "absent")]) == 1
     assert "not a run directory" in capsys.readouterr().err
+
+
+def _tiny_bnn():
+    import larq as lq
+    import tensorflow as tf
+
+    tf.keras.utils.set_random_seed(0)
+    model = tf.keras.Sequential(
+        [
+            tf.keras.Input((8,)),
+            lq.layers.QuantDense(
+                16, kernel_quantizer="scaled_weight_sign", kernel_constraint="weight_clip"
+            ),
+            tf.keras.layers.Dense(3),
+        ]
+    )
+    model.compile(
+        tf.keras.optimizers.Adam(0.05),
+        tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, 8)).astype(np.float32)
+    data = tf.data.Dataset.from_tensor_slices((x, rng.integers(0, 3, 64))).batch(16)
+    return model, data
+
+
+def test_a_recorded_training_makes_a_complete_report(tmp_path):
+    import tensorflow as tf
+
+    from adambnn_tf import callbacks
+    from adambnn_tf.report import StepMetricCSV, save_latent_weights
+
+    model, data = _tiny_bnn()
+    stage = tmp_path / "stage1"
+    stage.mkdir()
+    ff_csv = stage / "ff_ratio_per_step.csv"
+    history = model.fit(
+        data,
+        validation_data=data,
+        epochs=3,
+        verbose=0,
+        callbacks=[
+            callbacks.FFRatio(log_step_value=True),
+            callbacks.C2IRatio(),
+            StepMetricCSV(ff_csv, key="ff_ratio_step"),
+            tf.keras.callbacks.CSVLogger(str(stage / "history.csv")),
+        ],
+    )
+    steps = read_run(tmp_path).stages[0].ff_per_step
+    assert steps.shape == (12,)  # 3 epochs of 4 steps
+    # The per-step values average to FFRatio's per-epoch means.
+    np.testing.assert_allclose(steps.reshape(3, 4).mean(axis=1), history.history["ff_ratio"])
+
+    save_latent_weights(model, tmp_path / "latent_weights_final.npz")
+    run = read_run(tmp_path)
+    (latent,) = run.latent_weights.values()
+    np.testing.assert_array_equal(latent, model.layers[0].kernel.latent_variable.numpy())
+
+    text = pathlib.Path(write_report(tmp_path)).read_text()
+    assert {"ff_ratio_per_step.png", "c2i_ratio_per_epoch.png", "latent_weights.png"} <= set(
+        _images(text)
+    )
+    assert f"{history.history['c2i_ratio'][-1]:.4g}" in text
+
+    # A resumed fit from epoch 2 keeps the first 2 epochs' rows and replaces the third.
+    previous = steps.copy()
+    model.fit(
+        data,
+        epochs=3,
+        initial_epoch=2,
+        verbose=0,
+        callbacks=[
+            callbacks.FFRatio(log_step_value=True),
+            StepMetricCSV(ff_csv, key="ff_ratio_step"),
+        ],
+    )
+    resumed = read_run(tmp_path).stages[0].ff_per_step
+    assert resumed.shape == (12,)
+    np.testing.assert_array_equal(resumed[:8], previous[:8])

@@ -11,6 +11,14 @@ The run-directory layout is documented in `adambnn_tf.report.layout`.
 """
 
 from adambnn_tf.report.layout import RunData, StageData, read_run
+from adambnn_tf.report.recording import StepMetricCSV, save_latent_weights
 from adambnn_tf.report.writer import write_report
 
-__all__ = ["RunData", "StageData", "read_run", "write_report"]
+__all__ = [
+    "RunData",
+    "StageData",
+    "StepMetricCSV",
+    "read_run",
+    "save_latent_weights",
+    "write_report",
+]

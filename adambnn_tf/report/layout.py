@@ -17,6 +17,10 @@ RUN_DIR/
     export/report.json           the LCE export summary (`ExportReport.to_dict()`)
 ```
 
+Writers: Keras's `CSVLogger` for `history.csv`, `adambnn_tf.report.StepMetricCSV` with
+`FFRatio(log_step_value=True)` for `ff_ratio_per_step.csv`, `save_latent_weights` for the
+`.npz`, and `ExportReport.to_dict()` for `export/report.json`.
+
 Metric names are matched loosely, so that per-layer columns do not hide the overall ones:
 the FF-ratio is the column `ff_ratio` (else the first column containing "ff_ratio"), the
 C2I-ratio `c2i_ratio` (else the first containing "c2i"), the saturated share
