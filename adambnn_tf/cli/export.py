@@ -68,6 +68,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument(
         "--parity-random", type=int, default=4, help="random inputs to compare (default 4)"
     )
+    parser.add_argument(
+        "--keep-symmetric-padding",
+        action="store_true",
+        help="do not rewrite PyTorch-style symmetric zero padding (padding='pytorch' models) "
+        "into the exact pad + same-zero + crop form that LCE accelerates (by default rewritten "
+        "on arm; LCE 0.16 converts the original stride-2 pattern to the wrong grid)",
+    )
     parser.add_argument("--no-parity", action="store_true", help="skip the parity check")
     parser.add_argument(
         "--no-float-size",
@@ -104,6 +111,7 @@ def run(args: argparse.Namespace) -> int:
                 tuple(args.default_int8_range) if args.default_int8_range else None
             ),
             strict=args.strict,
+            rewrite_symmetric_padding=False if args.keep_symmetric_padding else None,
             parity=not args.no_parity,
             parity_images=args.parity_images,
             parity_image_count=args.parity_count,
