@@ -110,6 +110,27 @@ def main() -> None:
     per_round = [f / p for f, p in zip(times["ff"], times["plain"], strict=True)]
     print("ff/plain per round:", " ".join(f"{r:.3f}" for r in per_round))
 
+    # The optimizer's own update alone, for scale: both are memory-bound passes over the
+    # latent weights, so their ratio carries over to other hardware better than step times.
+    variables = model.trainable_variables
+    gradients = [tf.random.normal(v.shape, stddev=1e-3) for v in variables]
+
+    @tf.function
+    def update_only():
+        model.optimizer.apply_gradients(zip(gradients, variables, strict=True))
+        return model.optimizer.iterations
+
+    int(update_only())
+    samples = []
+    for _ in range(args.rounds):
+        start = time.perf_counter()
+        for _ in range(5):
+            iterations = update_only()
+        int(iterations)
+        samples.append((time.perf_counter() - start) / 5)
+    update_cost = statistics.median(samples)
+    print(f"optimizer update alone: median {update_cost * 1e3:.1f} ms per step")
+
     # The hook's own ops, alone (less noisy than a difference of step times).
     isolated = (
         ("ff", [FFRatio()]),
@@ -142,7 +163,9 @@ def main() -> None:
         cost = statistics.median(samples)
         print(
             f"{name} hook ops alone: median {cost * 1e3:.1f} ms per step = "
-            f"{cost / plain * 100:.2f}% of the plain step"
+            f"{cost / plain * 100:.2f}% of the median plain step, "
+            f"{cost / min(times['plain']) * 100:.2f}% of the fastest, "
+            f"{cost / update_cost * 100:.0f}% of the optimizer update"
         )
 
 

@@ -41,8 +41,9 @@ def _count_same_signs(latent: tf.Tensor, reference: tf.Tensor) -> tf.Tensor:
 
 # XLA fuses the compare-and-count into one pass over the weights; without it TensorFlow
 # materialises a boolean and an integer copy of every latent weight tensor each step.
-_fused_signs_and_changes = tf.function(_signs_and_changes, jit_compile=True)
-_fused_count_same_signs = tf.function(_count_same_signs, jit_compile=True)
+# One trace for all shapes (XLA still compiles one kernel per shape).
+_fused_signs_and_changes = tf.function(_signs_and_changes, jit_compile=True, reduce_retracing=True)
+_fused_count_same_signs = tf.function(_count_same_signs, jit_compile=True, reduce_retracing=True)
 
 
 class _FFState(tf.Module):
@@ -305,7 +306,7 @@ class C2IRatio(TrainStepHook):
     def after_train_step(self, context: StepContext) -> dict[str, tf.Tensor]:
         step = self.state.epoch_step.read_value() + 1
         self.state.epoch_step.assign(step)
-        steps = (self.params or {}).get("steps")
+        steps = (getattr(self, "params", None) or {}).get("steps")
         if self.every_step or not steps:
             same = self._same_signs()
         else:
