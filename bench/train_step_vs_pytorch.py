@@ -32,6 +32,10 @@ def _keras_worker(args) -> dict:
 
     # isort: on
 
+    if args.tf_threads:
+        tf.config.threading.set_intra_op_parallelism_threads(args.tf_threads)
+        tf.config.threading.set_inter_op_parallelism_threads(args.tf_threads)
+
     model = ReActNetA(
         input_shape=(args.size, args.size, 3),
         stage=2,
@@ -103,7 +107,11 @@ def _run_worker(framework: str, args) -> dict:
         os.path.abspath(__file__),
         "--worker",
         framework,
-        *(f"--{k}={v}" for k, v in vars(args).items() if k not in ("worker", "rounds")),
+        *(
+            f"--{k.replace('_', '-')}={v}"
+            for k, v in vars(args).items()
+            if k not in ("worker", "rounds")
+        ),
     ]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     output = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
@@ -122,6 +130,9 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=3, help="timed steps per round")
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds")
     parser.add_argument("--threads", type=int, default=2, help="PyTorch intra-op threads")
+    parser.add_argument(
+        "--tf-threads", type=int, default=0, help="TF intra/inter-op threads (0: TF's default)"
+    )
     parser.add_argument("--worker", choices=("keras", "torch"), help=argparse.SUPPRESS)
     args = parser.parse_args()
 
