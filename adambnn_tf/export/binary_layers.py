@@ -220,7 +220,8 @@ def _obstacles(
     if not binary_input:
         obstacles.append(
             f"input not binarized (input_quantizer={_describe(layer.input_quantizer)}); "
-            "LCE needs a 1-bit sign binarizer on the convolution's input"
+            "LCE needs a 1-bit sign binarizer directly on the convolution's input (one in an "
+            "earlier layer counts only with no op, e.g. padding, in between)"
         )
     if isinstance(kernel_quantizer, RealLatentWeight):
         obstacles.append(

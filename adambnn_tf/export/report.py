@@ -48,8 +48,11 @@ class LayerStatus:
 
     @property
     def is_binary_conv(self) -> bool:
-        """A `QuantConv2D` with a 1-bit input quantizer and a 1-bit kernel quantizer."""
-        return self.kind == "conv2d" and self.binary_input and self.binary_kernel
+        """A `QuantConv2D` with a 1-bit kernel quantizer and a 1-bit input quantizer (or an
+        input that an earlier layer binarized, as the `LceBconv2d` computing it proves)."""
+        return (
+            self.kind == "conv2d" and self.binary_kernel and (self.binary_input or self.accelerated)
+        )
 
 
 def _match_bconvs(
