@@ -58,7 +58,7 @@ def _head(inputs, x, classes=5):
 
 
 def _mixed_model() -> tf.keras.Model:
-    """Two accelerable binary convs and three binary layers LCE cannot accelerate."""
+    """Three accelerable binary convs and three binary layers LCE cannot accelerate."""
     inputs, x = _stem()
     a = lq.layers.QuantConv2D(32, 3, padding="same", pad_values=1.0, name="same_one", **BINARY)(x)
     a = tf.keras.layers.BatchNormalization(name="bn_a")(a)
@@ -76,7 +76,12 @@ def _mixed_model() -> tf.keras.Model:
     e = lq.layers.QuantConv2D(
         32, 1, input_quantizer="rsign", kernel_quantizer=None, use_bias=False, name="real_kernel"
     )(x)
-    x = tf.keras.layers.Add()([b, c, d, e])
+    # Binarized by an earlier layer, with nothing in between: LCE matches the graph.
+    f = tf.keras.layers.Activation(lq.quantizers.SteSign(), name="sign")(x)
+    f = lq.layers.QuantConv2D(
+        32, 1, kernel_quantizer="ste_sign", use_bias=False, name="pre_binarized"
+    )(f)
+    x = tf.keras.layers.Add()([b, c, d, e, f])
     return _randomize(_head(inputs, x))
 
 
@@ -92,10 +97,14 @@ def mixed_export():
 def test_accounting_finds_each_binary_layer_and_says_why_it_is_not_accelerated(mixed_export):
     model, report = mixed_export
     status = {s.layer: s for s in report.layers}
-    assert set(status) == {"same_one", "same_zero", "half_pad", "binary_depthwise", "real_kernel"}
-    assert [s.layer for s in report.binary_convs] == ["same_one", "same_zero", "half_pad"]
-    assert status["same_one"].accelerated and status["same_zero"].accelerated
-    assert report.n_lce_bconv == 2
+    assert set(status) == {
+        *("same_one", "same_zero", "half_pad", "binary_depthwise", "real_kernel"),
+        "pre_binarized",
+    }
+    binary_convs = ["same_one", "same_zero", "half_pad", "pre_binarized"]
+    assert [s.layer for s in report.binary_convs] == binary_convs
+    assert all(status[name].accelerated for name in ("same_one", "same_zero", "pre_binarized"))
+    assert report.n_lce_bconv == 3
     assert "pad_values=0.5" in status["half_pad"].reasons[0]
     assert "CONV_2D" in status["half_pad"].runs_as
     assert "depthwise" in status["binary_depthwise"].reasons[0]
@@ -103,7 +112,7 @@ def test_accounting_finds_each_binary_layer_and_says_why_it_is_not_accelerated(m
     assert "kernel not binary" in " ".join(status["real_kernel"].reasons)
     assert not report.all_accelerated and report.unmatched_bconvs == 0
     summary = report.summary()
-    assert "3 in Keras, 2 accelerated, 2 LceBconv2d" in summary
+    assert "4 in Keras, 3 accelerated, 3 LceBconv2d" in summary
     assert "NOT accelerated: half_pad" in summary
 
 
@@ -151,7 +160,7 @@ def test_strict_export_refuses_non_accelerated_layers_and_writes_nothing(tmp_pat
     output = tmp_path / "refused.tflite"
     with pytest.raises(ExportError, match="3 binary layer") as refused:
         export(_mixed_model(), str(output), strict=True, parity=False, compare_float_size=False)
-    assert refused.value.report.n_lce_bconv == 2
+    assert refused.value.report.n_lce_bconv == 3
     assert not output.exists()
 
 
