@@ -147,6 +147,10 @@ class TwoStageTraining:
         c2i_reference: `"stage"` (signs at the start of each stage) or `"training"` (stage 2
             compares with the signs at the start of stage 1).
         track_saturation: also log the share of binarizer inputs outside [-1, 1].
+        ff_step_values: also log each iteration's FF-ratio as `ff_ratio_step` (batch logs),
+            e.g. for `adambnn_tf.report.recording.StepMetricCSV`.
+        one_step: skip stage 1 and train stage 2 (binary weights) from scratch, the paper's
+            one-step baseline; `run` then returns `(None, stage2)`.
         batch_size: batch size for an unbatched `train_data` dataset.
         shuffle_buffer: shuffle buffer for a `train_data` dataset (per-epoch seeded).
         steps_per_epoch: batches per epoch, when `train_data`'s cardinality is unknown.
@@ -180,6 +184,8 @@ class TwoStageTraining:
         track_sign_flips: bool = True,
         c2i_reference: str = "stage",
         track_saturation: bool = False,
+        ff_step_values: bool = False,
+        one_step: bool = False,
         batch_size: int | None = None,
         shuffle_buffer: int | None = None,
         steps_per_epoch: int | None = None,
@@ -203,7 +209,7 @@ class TwoStageTraining:
         _check_choice("schedule", schedule, ("epochwise", "stepwise"))
         _check_choice("decay_filter", decay_filter, ("latent", "official"))
         _check_choice("c2i_reference", c2i_reference, ("stage", "training"))
-        if stage2_init == "best" and monitor is None:
+        if stage2_init == "best" and monitor is None and not one_step:
             raise ValueError("stage2_init='best' needs a monitor; pass monitor=... or 'last'.")
         if c2i_reference == "training" and not track_sign_flips:
             raise ValueError("c2i_reference='training' needs track_sign_flips=True.")
@@ -226,6 +232,8 @@ class TwoStageTraining:
         self.track_sign_flips = track_sign_flips
         self.c2i_reference = c2i_reference
         self.track_saturation = track_saturation
+        self.ff_step_values = ff_step_values
+        self.one_step = one_step
         self.batch_size = batch_size
         self.shuffle_buffer = shuffle_buffer
         self.steps_per_epoch = steps_per_epoch
@@ -239,8 +247,10 @@ class TwoStageTraining:
         """The checkpoint directory of `stage`."""
         return os.path.join(self.output_dir, f"stage{stage}")
 
-    def run(self, train_data: TrainData, validation_data=None) -> tuple[StageResult, StageResult]:
-        """Runs (or resumes) stage 1, then stage 2.
+    def run(
+        self, train_data: TrainData, validation_data=None
+    ) -> tuple[StageResult | None, StageResult]:
+        """Runs (or resumes) stage 1, then stage 2 (only stage 2 with `one_step`).
 
         # Arguments
             train_data: a `tf.data.Dataset` of `(x, y)` (batched, or unbatched with
@@ -248,7 +258,7 @@ class TwoStageTraining:
             validation_data: optional validation batches for `fit`.
 
         # Returns
-            The `StageResult` of stage 1 and of stage 2.
+            The `StageResult` of stage 1 (`None` with `one_step`) and of stage 2.
 
         # Raises
             ValueError: if `monitor` is a validation log but there is no `validation_data`.
@@ -258,6 +268,8 @@ class TwoStageTraining:
                 f"monitor={self.monitor!r} needs validation_data; pass it, or "
                 "monitor='loss', mode='min' (or monitor=None, stage2_init='last')."
             )
+        if self.one_step:
+            return None, self.run_stage(2, train_data, validation_data)
         first = self.run_stage(1, train_data, validation_data)
         second = self.run_stage(2, train_data, validation_data)
         return first, second
@@ -320,7 +332,7 @@ class TwoStageTraining:
         if state.completed_epochs > 0:
             checkpoint.read(store.checkpoint_prefix(state.last_checkpoint)).assert_consumed()
             _log.info("stage %d: resuming after epoch %d", stage, state.completed_epochs)
-        elif stage == 2:
+        elif stage == 2 and not self.one_step:
             self._initialise_from_stage1(student, tracking)
 
         if not state.done:
@@ -389,7 +401,7 @@ class TwoStageTraining:
     def _tracking_callbacks(self, stage: int, fit_model: tf.keras.Model) -> dict:
         tracking = {}
         if self.track_sign_flips:
-            tracking["ff_ratio"] = FFRatio()
+            tracking["ff_ratio"] = FFRatio(log_step_value=self.ff_step_values)
             tracking["c2i_ratio"] = C2IRatio()
         if self.track_saturation:
             tracking["saturation"] = BinarizerSaturation()
