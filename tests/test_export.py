@@ -114,6 +114,7 @@ def test_accounting_finds_each_binary_layer_and_says_why_it_is_not_accelerated(m
     summary = report.summary()
     assert "4 in Keras, 3 accelerated, 3 LceBconv2d" in summary
     assert "NOT accelerated: half_pad" in summary
+    assert "same_zero (conv2d): LceBconv2d" in report.summary(verbose=True)
 
 
 def test_export_parity_is_exact_on_random_and_real_images(mixed_export):

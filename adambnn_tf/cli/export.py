@@ -82,6 +82,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help="skip converting a float clone for the size comparison",
     )
     parser.add_argument("--report-json", metavar="PATH", help="also write the report as JSON")
+    parser.add_argument(
+        "--verbose", action="store_true", help="list every binary layer and how it runs"
+    )
     parser.set_defaults(run=run)
     return parser
 
@@ -124,7 +127,7 @@ def run(args: argparse.Namespace) -> int:
     except (FileNotFoundError, ValueError) as error:
         print(f"adambnn export: error: {error}", file=sys.stderr)
         return EXIT_REFUSED
-    print(report.summary())
+    print(report.summary(verbose=args.verbose))
     if args.report_json:
         write_atomically(args.report_json, json.dumps(report.to_dict(), indent=2).encode())
     if report.parity is not None and not report.parity.passed:

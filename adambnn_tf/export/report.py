@@ -191,8 +191,15 @@ class ExportReport:
         """Number of `LceBconv2d` nodes in the flatbuffer."""
         return self.op_counts.get("LceBconv2d", 0)
 
-    def summary(self) -> str:
-        """A human-readable multi-line summary."""
+    def summary(self, verbose: bool = False) -> str:
+        """A human-readable multi-line summary.
+
+        # Arguments
+            verbose: also list every binary layer and the operators it runs as.
+
+        # Returns
+            The summary text.
+        """
         binary = self.binary_convs
         accelerated = [status for status in binary if status.accelerated]
         lines = [
@@ -215,6 +222,11 @@ class ExportReport:
                 f"  rewritten for LCE (symmetric zero padding as pad + same-zero + crop): "
                 f"{', '.join(self.rewritten_layers)}"
             )
+        if verbose:
+            for status in self.layers:
+                state = "LceBconv2d" if status.accelerated else "not accelerated"
+                ops = ", ".join(status.runs_as) or "-"
+                lines.append(f"    {status.layer} ({status.kind}): {state}; ops {ops}")
         for status in self.not_accelerated:
             runs_as = f" [runs as {', '.join(status.runs_as)}]" if status.runs_as else ""
             lines.append(f"  NOT accelerated: {status.layer} ({status.kind}){runs_as}")
