@@ -39,7 +39,7 @@ def _count_same_signs(latent: tf.Tensor, reference: tf.Tensor) -> tf.Tensor:
     return tf.reduce_sum(tf.cast(tf.equal(tf.greater_equal(latent, 0), reference), tf.int32))
 
 
-# XLA fuses the compare-and-count into one pass over the weights; without it TensorFlow
+# XLA can fuse the compare-and-count into one pass over the weights; without it TensorFlow
 # materialises a boolean and an integer copy of every latent weight tensor each step.
 # One trace for all shapes (XLA still compiles one kernel per shape).
 _fused_signs_and_changes = tf.function(_signs_and_changes, jit_compile=True, reduce_retracing=True)
@@ -96,8 +96,9 @@ class FFRatio(TrainStepHook):
         log_step_value: also log the last iteration's ratio as `ff_ratio_step`.
         latent_filter: predicate `variable -> bool` choosing the latent weights.
         prefix: the log-key prefix.
-        jit_compile: fuse the per-layer sign comparison with XLA (one pass over the weights;
-            about half the cost of the unfused ops on CPU).
+        jit_compile: fuse the per-layer sign comparison with XLA (one pass over the weights).
+            Off by default: on the 2-core benchmark machine it was not measurably faster than
+            TensorFlow's own ops (`bench/RESULTS.md`), and it compiles one kernel per shape.
 
     # Raises
         ValueError: (at `fit`) if the model has no latent weights.
@@ -109,7 +110,7 @@ class FFRatio(TrainStepHook):
         log_step_value: bool = False,
         latent_filter: Callable[[tf.Variable], bool] = is_latent_weight,
         prefix: str = "ff_ratio",
-        jit_compile: bool = True,
+        jit_compile: bool = False,
     ):
         super().__init__()
         self.per_layer = per_layer
@@ -234,7 +235,7 @@ class C2IRatio(TrainStepHook):
         latent_filter: Callable[[tf.Variable], bool] = is_latent_weight,
         prefix: str = "c2i_ratio",
         every_step: bool = False,
-        jit_compile: bool = True,
+        jit_compile: bool = False,
     ):
         super().__init__()
         self._reference = initial_signs

@@ -11,6 +11,18 @@ from adambnn_tf.callbacks import BinarizerSaturation, C2IRatio, FFRatio, LatentW
 from adambnn_tf.layers import RPReLU
 
 
+@pytest.fixture(autouse=True)
+def _distinct_collective_keys():
+    """Runs before `two_cpu_strategy`: a fresh collective-key range for each new strategy.
+
+    Every MirroredStrategy in a process starts its collective keys at the same number unless
+    told otherwise, and TensorFlow caches collective instances by key, so two tests in one
+    pytest worker whose models have different gradient sizes would otherwise abort with
+    "Shape mismatch in the collective instance". TensorFlow's own tests do the same.
+    """
+    tf.distribute.MirroredStrategy._collective_key_base += 10_000
+
+
 class _ScriptedModel(tf.keras.Model):
     """Two latent layers whose weights follow a given sequence, one entry per training step."""
 
@@ -68,14 +80,16 @@ def _hand_made_sequence():
     return states
 
 
-def test_ff_and_c2i_equal_a_hand_count(tmp_path):
+@pytest.mark.parametrize("jit_compile", [False, True])
+def test_ff_and_c2i_equal_a_hand_count(tmp_path, jit_compile):
     states = _hand_made_sequence()
     model = _ScriptedModel(states[1:])
     model(tf.zeros((1, 2)))
     model.first.kernel.latent_variable.assign(states[0][0])
     model.second.kernel.latent_variable.assign(states[0][1])
     model.compile(optimizer="sgd")
-    ff, c2i = FFRatio(log_step_value=True), C2IRatio()
+    ff = FFRatio(log_step_value=True, jit_compile=jit_compile)
+    c2i = C2IRatio(jit_compile=jit_compile)
     csv_path = tmp_path / "log.csv"
     steps = []
     history = model.fit(
