@@ -276,7 +276,7 @@ def load_dataset(
         image_size: resize images to this square size (default: the stored size; 224 for
             ImageNet and image folders).
         augment: apply training augmentation.
-        shuffle: shuffle each epoch (default: for the `"train"` split).
+        shuffle: shuffle each epoch (default: for `"train"` splits and slices of them).
         repeat: yield epochs `initial_epoch, initial_epoch + 1, ...` forever, each a whole
             number of batches; pass `steps_per_epoch` to `fit` (default: same as `shuffle`).
             Without it the dataset is one pass, epoch `initial_epoch`.
@@ -315,7 +315,7 @@ def load_dataset(
         raise ValueError(f"batch_size must be at least 1, got {batch_size}.")
     data_dir = os.fspath(data_dir) if data_dir is not None else None
     manual_dir = os.fspath(manual_dir) if manual_dir is not None else None
-    shuffle = split == "train" if shuffle is None else shuffle
+    shuffle = split.startswith("train") if shuffle is None else shuffle
     repeat = shuffle if repeat is None else repeat
     drop_remainder = repeat if drop_remainder is None else drop_remainder
 
