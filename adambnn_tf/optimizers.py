@@ -114,7 +114,7 @@ def official_adam(learning_rate=1.25e-3) -> OfficialAdam:
 
 
 class _VariableSet:
-    """A picklable-free predicate: membership of a fixed set of variables (by reference)."""
+    """A predicate: membership in a fixed set of variables (compared by reference)."""
 
     def __init__(self, variables: Iterable[tf.Variable], name: str):
         self._refs = {_unwrap(variable).ref() for variable in variables}

@@ -39,22 +39,14 @@ def latent_value(variable: tf.Variable) -> tf.Tensor:
 
 
 class StepContext:
-    """What the hooks of one traced training step share (one per replica).
+    """What the hooks of one traced training step share (one per replica and trace).
 
-    # Arguments
-        None.
+    `binarizer_counts` maps a binarizer's `id` to the `(outside, total)` counts that its
+    forward pass recorded during this step (see `BinarizerSaturation`).
     """
 
     def __init__(self):
-        self._signs: dict[int, tf.Tensor] = {}
         self.binarizer_counts: dict[int, list[tuple[tf.Tensor, tf.Tensor]]] = {}
-
-    def sign(self, variable: tf.Variable) -> tf.Tensor:
-        """`latent >= 0` (sign(0) = +1, as Larq), computed once per step and variable."""
-        key = id(variable)
-        if key not in self._signs:
-            self._signs[key] = tf.greater_equal(latent_value(variable), 0)
-        return self._signs[key]
 
 
 def current_step_context() -> StepContext | None:
