@@ -20,7 +20,14 @@ from collections.abc import Sequence
 
 __all__ = ["main", "build_parser", "SUBCOMMAND_MODULES"]
 
-SUBCOMMAND_MODULES: tuple[str, ...] = ("export", "convert_checkpoint", "report", "tune")
+SUBCOMMAND_MODULES: tuple[str, ...] = (
+    "train",
+    "evaluate",
+    "export",
+    "convert_checkpoint",
+    "report",
+    "tune",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

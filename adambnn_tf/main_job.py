@@ -1,0 +1,501 @@
+"""The main job: two-stage AdamBNN training of a zoo model on a dataset, export and report.
+
+`run_main_job(config)` is what `adambnn train` runs. It ties the plugin together:
+`adambnn_tf.data.load_dataset` (offline Fashion-MNIST by default), a `adambnn_tf.zoo` model,
+`adambnn_tf.training.TwoStageTraining` (resumable, with FF/C2I tracking), TensorBoard logs,
+`adambnn_tf.export.export` to a Larq Compute Engine `.tflite`, and
+`adambnn_tf.report.write_report`. The run directory follows `adambnn_tf.report.layout`.
+
+!!! example
+    ```python
+    from adambnn_tf.main_job import MainJobConfig, run_main_job
+
+    summary = run_main_job(MainJobConfig(output_dir="runs/demo", epochs=(1, 1)))
+    print(summary.test_accuracy, summary.tflite_path)
+    ```
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import json
+import logging
+import os
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import tensorflow as tf
+
+from adambnn_tf.data import load_dataset
+from adambnn_tf.optimizers import OfficialAdam, StageAwareOptimizer
+from adambnn_tf.report.layout import FF_PER_STEP, LATENT_WEIGHTS
+from adambnn_tf.report.recording import StepMetricCSV, save_latent_weights
+from adambnn_tf.training import TwoStageTraining, atomic_write_text
+
+__all__ = [
+    "MODELS",
+    "MainJobConfig",
+    "MainJobSummary",
+    "RunDirectoryConflictError",
+    "build_zoo_model",
+    "run_main_job",
+]
+
+_log = logging.getLogger(__name__)
+
+RUN_CONFIG_FILE = "run.json"
+# Options that do not change what is trained: a run may resume with other values.
+_NOT_TRAINING_OPTIONS = ("export", "report", "verbose")
+SCHEMES = ("two-step", "one-step")
+OPTIMIZERS = ("adam", "sgd")
+SCHEDULES = ("stepwise", "epochwise")
+PROGRESS_KEYS = ("loss", "accuracy", "ff_ratio", "c2i_ratio", "saturation")
+"""The logs shown in the progress bar (all logs, per layer too, go to History/TensorBoard)."""
+
+
+def _reactnet_a_small(stage, input_shape, num_classes, width_multiplier, padding):
+    from adambnn_tf.zoo import ReActNetA
+
+    return ReActNetA(
+        input_shape=input_shape,
+        num_classes=num_classes,
+        stage=stage,
+        small_input=True,
+        width_multiplier=width_multiplier,
+        padding=padding,
+        classifier_activation=None,
+        weights=None,
+    )
+
+
+def _reactnet_a(stage, input_shape, num_classes, width_multiplier, padding):
+    from adambnn_tf.zoo import ReActNetA
+
+    return ReActNetA(
+        input_shape=input_shape,
+        num_classes=num_classes,
+        stage=stage,
+        width_multiplier=width_multiplier,
+        padding=padding,
+        classifier_activation=None,
+        weights=None,
+    )
+
+
+def _reactnet18(stage, input_shape, num_classes, width_multiplier, padding):
+    from adambnn_tf.zoo import ReActNet18
+
+    if width_multiplier != 1.0:
+        raise ValueError("reactnet18 has no width multiplier; drop --width-multiplier.")
+    return ReActNet18(
+        input_shape=input_shape,
+        num_classes=num_classes,
+        stage=stage,
+        padding=padding,
+        classifier_activation=None,
+        weights=None,
+    )
+
+
+MODELS: dict[str, Callable[..., tf.keras.Model]] = {
+    "reactnet_a_small": _reactnet_a_small,
+    "reactnet_a": _reactnet_a,
+    "reactnet18": _reactnet18,
+}
+"""Model names of the main job: `(stage, input_shape, num_classes, width, padding) -> model`."""
+
+
+class RunDirectoryConflictError(ValueError):
+    """The output directory holds a run with another configuration."""
+
+
+@dataclasses.dataclass
+class MainJobConfig:
+    """The configuration of one run of the main job (`adambnn train`).
+
+    # Arguments
+        output_dir: the run directory (checkpoints, histories, TensorBoard, export, report).
+        model: a name in `MODELS`.
+        dataset: a dataset name of `adambnn_tf.data.load_dataset`.
+        data_dir: where the dataset's files are (default: the loader's offline default).
+        epochs: epochs of stage 1 and stage 2 (`one-step` uses the second only).
+        batch_size: the global batch size.
+        learning_rate: the base learning rate of each stage (linear decay to 0 per stage).
+        schedule: `"stepwise"` (default: linear decay every step, which suits short runs) or
+            `"epochwise"` (the official schedule: constant within an epoch, the last epoch at
+            learning rate 0, so a 1-epoch stage would not train).
+        weight_decay: the weight decay of stage 1 and of stage 2 on the latent weights.
+        scheme: `"two-step"` (the recipe) or `"one-step"` (binary weights from scratch, for the
+            paper's comparison).
+        optimizer: `"adam"` (official betas and epsilon) or `"sgd"` (momentum 0.9).
+        teacher: optional path of a saved Keras teacher for knowledge distillation.
+        width_multiplier: the zoo model's width multiplier.
+        padding: the zoo model's padding convention (`"lce"` for models trained here).
+        seed: the seed of initialisation, data order and augmentation.
+        augment: random crop and flip for training.
+        train_examples: use only the first N training examples (quick runs); `None` for all.
+        test_examples: evaluate on the first N test examples only; `None` for all.
+        export: export the final model to `.tflite` with LCE.
+        report: write the Markdown report.
+        verbose: Keras progress bars (1) or not (0).
+    """
+
+    output_dir: str = "runs/fashion_mnist"
+    model: str = "reactnet_a_small"
+    dataset: str = "fashion_mnist"
+    data_dir: str | None = None
+    epochs: tuple[int, int] = (2, 2)
+    batch_size: int = 128
+    learning_rate: float = 2e-3
+    schedule: str = "stepwise"
+    weight_decay: tuple[float, float] = (5e-6, 0.0)
+    scheme: str = "two-step"
+    optimizer: str = "adam"
+    teacher: str | None = None
+    width_multiplier: float = 0.5
+    padding: str = "lce"
+    seed: int = 0
+    augment: bool = True
+    train_examples: int | None = None
+    test_examples: int | None = None
+    export: bool = True
+    report: bool = True
+    verbose: int = 1
+
+    def validate(self) -> None:
+        """Checks the configuration before any work is done.
+
+        # Raises
+            ValueError: naming the bad option and what it accepts.
+        """
+        if self.model not in MODELS:
+            raise ValueError(f"Unknown model {self.model!r}; choose one of {sorted(MODELS)}.")
+        if self.scheme not in SCHEMES:
+            raise ValueError(f"Unknown scheme {self.scheme!r}; choose one of {SCHEMES}.")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"Unknown optimizer {self.optimizer!r}; choose one of {OPTIMIZERS}.")
+        if len(self.epochs) != 2 or min(self.epochs) < 1:
+            raise ValueError(f"epochs must be two positive numbers, got {self.epochs!r}.")
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be positive, got {self.batch_size}.")
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"Unknown schedule {self.schedule!r}; choose one of {SCHEDULES}.")
+        if not self.learning_rate > 0:
+            raise ValueError(f"learning_rate must be positive, got {self.learning_rate}.")
+        if self.train_examples is not None and self.train_examples < self.batch_size:
+            raise ValueError(
+                f"train_examples={self.train_examples} is smaller than one batch "
+                f"({self.batch_size}); raise it or lower batch_size."
+            )
+        if self.teacher is not None and not os.path.exists(self.teacher):
+            raise FileNotFoundError(
+                f"Teacher model {self.teacher!r} does not exist; give the path of a saved "
+                "Keras model (SavedModel folder or .h5)."
+            )
+
+    def to_json(self) -> dict:
+        """The configuration as JSON-friendly values (what `run.json` holds)."""
+        values = dataclasses.asdict(self)
+        values["epochs"] = list(self.epochs)
+        values["weight_decay"] = list(self.weight_decay)
+        return values
+
+
+@dataclasses.dataclass
+class MainJobSummary:
+    """What a run produced.
+
+    # Attributes
+        output_dir: the run directory.
+        test_accuracy: the final model's accuracy on the test split.
+        history: per-stage histories, `{"stage1": {...}, "stage2": {...}}`.
+        tflite_path: the exported model (or `None`).
+        tflite_accuracy: the exported model's test accuracy, through LCE's interpreter.
+        report_path: the Markdown report (or `None`).
+    """
+
+    output_dir: str
+    test_accuracy: float
+    history: dict[str, dict[str, list[float]]]
+    tflite_path: str | None = None
+    tflite_accuracy: float | None = None
+    report_path: str | None = None
+
+
+def build_zoo_model(config: MainJobConfig, stage: int, input_shape, num_classes: int):
+    """Builds the configured zoo model for one stage (logits out).
+
+    # Arguments
+        config: the run configuration.
+        stage: 1 or 2.
+        input_shape: the image shape.
+        num_classes: the number of classes.
+
+    # Returns
+        An uncompiled `tf.keras.Model`.
+    """
+    return MODELS[config.model](
+        stage, tuple(input_shape), num_classes, config.width_multiplier, config.padding
+    )
+
+
+def _claim_output_dir(config: MainJobConfig) -> None:
+    """Records the configuration, or checks that a resumed run has the same one."""
+    path = os.path.join(config.output_dir, RUN_CONFIG_FILE)
+    wanted = config.to_json()
+    if os.path.exists(path):
+        with open(path) as file:
+            try:
+                recorded = json.load(file)
+            except json.JSONDecodeError as error:
+                raise RunDirectoryConflictError(
+                    f"{path} is not valid JSON ({error}); this directory does not hold a "
+                    "readable run. Choose another --output-dir."
+                ) from error
+        resumable = {
+            key: value for key, value in recorded.items() if key not in _NOT_TRAINING_OPTIONS
+        }
+        differences = {
+            key: (value, wanted.get(key))
+            for key, value in resumable.items()
+            if wanted.get(key) != value
+        }
+        if differences:
+            listed = ", ".join(f"{k}: {old!r} -> {new!r}" for k, (old, new) in differences.items())
+            raise RunDirectoryConflictError(
+                f"{config.output_dir!r} holds another run ({listed}). Resume it with the same "
+                "options, or choose a new --output-dir; nothing was changed."
+            )
+        return
+    if os.path.isdir(config.output_dir) and os.listdir(config.output_dir):
+        raise RunDirectoryConflictError(
+            f"{config.output_dir!r} is not empty and holds no run of this tool ({RUN_CONFIG_FILE} "
+            "is missing); choose a new --output-dir so that nothing there is overwritten."
+        )
+    os.makedirs(config.output_dir, exist_ok=True)
+    atomic_write_text(path, json.dumps(wanted, indent=2))
+
+
+def _history_csv(history: dict[str, list[float]]) -> str:
+    keys = sorted(history)
+    rows = max((len(values) for values in history.values()), default=0)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["epoch", *keys])
+    for epoch in range(rows):
+        writer.writerow(
+            [epoch, *(history[key][epoch] if epoch < len(history[key]) else "" for key in keys)]
+        )
+    return buffer.getvalue()
+
+
+def _write_history(stage_dir: str, history: dict[str, list[float]]) -> None:
+    os.makedirs(stage_dir, exist_ok=True)
+    atomic_write_text(os.path.join(stage_dir, "history.json"), json.dumps(history, indent=1))
+    atomic_write_text(os.path.join(stage_dir, "history.csv"), _history_csv(history))
+
+
+class _ConciseProgress(tf.keras.callbacks.Callback):
+    """A Keras progress bar of the overall metrics only (the per-layer ones would flood it)."""
+
+    def __init__(self, stage: int, steps_per_epoch: int):
+        super().__init__()
+        self.stage = stage
+        self.steps_per_epoch = steps_per_epoch
+        self._bar = None
+
+    def _shown(self, logs) -> list[tuple[str, float]]:
+        keys = [*PROGRESS_KEYS, *(f"val_{key}" for key in PROGRESS_KEYS)]
+        return [(key, float(logs[key])) for key in keys if logs and key in logs]
+
+    def on_epoch_begin(self, epoch, logs=None):
+        print(f"Stage {self.stage}, epoch {epoch + 1}/{self.params.get('epochs')}")
+        self._bar = tf.keras.utils.Progbar(self.steps_per_epoch, stateful_metrics=PROGRESS_KEYS)
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._bar.update(batch + 1, self._shown(logs))
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._bar.update(self.steps_per_epoch, self._shown(logs), finalize=True)
+
+
+def _optimizer_fn(config: MainJobConfig):
+    def make(stage: int, schedule, model):
+        if config.optimizer == "adam":
+            inner = OfficialAdam(schedule)
+        else:
+            inner = tf.keras.optimizers.legacy.SGD(schedule, momentum=0.9)
+        return StageAwareOptimizer(inner, stage=stage, weight_decay=config.weight_decay[stage - 1])
+
+    return make
+
+
+def _evaluate_tflite(flatbuffer_path: str, images: np.ndarray, labels: np.ndarray) -> float:
+    from larq_compute_engine.tflite.python.interpreter import Interpreter
+
+    with open(flatbuffer_path, "rb") as file:
+        interpreter = Interpreter(file.read(), num_threads=os.cpu_count() or 1)
+    logits = interpreter.predict(images)
+    return float(np.mean(np.argmax(logits, axis=-1) == labels))
+
+
+def _test_arrays(test_batches: tf.data.Dataset) -> tuple[np.ndarray, np.ndarray]:
+    images, labels = [], []
+    for batch_images, batch_labels in test_batches:
+        images.append(batch_images.numpy())
+        labels.append(batch_labels.numpy())
+    return np.concatenate(images), np.concatenate(labels)
+
+
+def _save_model(model: tf.keras.Model, path: str) -> None:
+    temporary = path + ".tmp.h5"
+    model.save(temporary, include_optimizer=False)
+    os.replace(temporary, path)
+
+
+def run_main_job(
+    config: MainJobConfig,
+    strategy: tf.distribute.Strategy | None = None,
+    extra_callbacks: Callable[[int], Sequence[tf.keras.callbacks.Callback]] | None = None,
+) -> MainJobSummary:
+    """Trains, evaluates, exports and reports one run; resumes it if it was interrupted.
+
+    # Arguments
+        config: the run configuration.
+        strategy: the `tf.distribute` strategy (default: the current one).
+        extra_callbacks: optional `stage -> callbacks` added to each stage's `fit`.
+
+    # Returns
+        A `MainJobSummary`.
+
+    # Raises
+        ValueError: for a bad configuration.
+        RunDirectoryConflictError: when `output_dir` holds another run or foreign files.
+    """
+    config.validate()
+    # Fail on missing data before touching the output directory.
+    test = load_dataset(
+        config.dataset, "test", batch_size=config.batch_size, data_dir=config.data_dir
+    )
+    test_batches = test.dataset
+    if config.test_examples is not None:
+        test_batches = test_batches.unbatch().take(config.test_examples).batch(config.batch_size)
+    _claim_output_dir(config)
+    train_info = load_dataset(
+        config.dataset, "train", batch_size=config.batch_size, data_dir=config.data_dir
+    )
+
+    def train_batches(stage: int, epoch: int) -> tf.data.Dataset:
+        loaded = load_dataset(
+            config.dataset,
+            "train",
+            batch_size=config.batch_size,
+            data_dir=config.data_dir,
+            augment=config.augment,
+            shuffle=True,
+            repeat=False,
+            drop_remainder=True,
+            seed=config.seed * 10 + stage,
+            initial_epoch=epoch,
+        )
+        dataset = loaded.dataset
+        if config.train_examples is not None:
+            dataset = dataset.take(config.train_examples // config.batch_size)
+        return dataset
+
+    examples = config.train_examples or train_info.num_examples
+    steps_per_epoch = examples // config.batch_size
+    teacher = None
+    if config.teacher is not None:
+
+        def teacher():
+            return tf.keras.models.load_model(config.teacher, compile=False)
+
+    def callbacks_fn(stage: int) -> list[tf.keras.callbacks.Callback]:
+        stage_dir = os.path.join(config.output_dir, f"stage{stage}")
+        callbacks = [
+            tf.keras.callbacks.TensorBoard(
+                os.path.join(config.output_dir, "tensorboard", f"stage{stage}"),
+                update_freq="epoch",
+            ),
+            StepMetricCSV(os.path.join(stage_dir, FF_PER_STEP), key="ff_ratio_step"),
+        ]
+        if config.verbose:
+            callbacks.append(_ConciseProgress(stage, steps_per_epoch))
+        if extra_callbacks is not None:
+            callbacks += list(extra_callbacks(stage))
+        return callbacks
+
+    training = TwoStageTraining(
+        lambda stage: build_zoo_model(
+            config, stage, train_info.input_shape, train_info.num_classes
+        ),
+        config.output_dir,
+        epochs_per_stage=tuple(config.epochs),
+        learning_rate=config.learning_rate,
+        schedule=config.schedule,
+        weight_decay=config.weight_decay[0],
+        optimizer_fn=_optimizer_fn(config),
+        teacher=teacher,
+        stage2_init="last",
+        monitor=None,
+        callbacks_fn=callbacks_fn,
+        track_saturation=True,
+        ff_step_values=True,
+        one_step=config.scheme == "one-step",
+        steps_per_epoch=steps_per_epoch,
+        seed=config.seed,
+        strategy=strategy,
+        verbose=0,
+    )
+    results = training.run(train_batches, validation_data=test_batches)
+    histories = {}
+    for result in results:
+        if result is None:
+            continue
+        name = os.path.basename(result.directory)
+        histories[name] = result.history
+        _write_history(result.directory, result.history)
+    final_model = results[-1].model
+    final_model.compile(metrics=["accuracy"], loss=None)
+    images, labels = _test_arrays(test_batches)
+    logits = final_model.predict(images, batch_size=config.batch_size, verbose=0)
+    test_accuracy = float(np.mean(np.argmax(logits, axis=-1) == labels))
+    save_latent_weights(final_model, os.path.join(config.output_dir, LATENT_WEIGHTS))
+    _save_model(final_model, os.path.join(config.output_dir, "final_model.h5"))
+    summary = MainJobSummary(config.output_dir, test_accuracy, histories)
+
+    if config.export:
+        from adambnn_tf.export import export
+
+        export_dir = os.path.join(config.output_dir, "export")
+        os.makedirs(export_dir, exist_ok=True)
+        summary.tflite_path = os.path.join(export_dir, "model.tflite")
+        report = export(final_model, summary.tflite_path, parity_image_count=16)
+        summary.tflite_accuracy = _evaluate_tflite(summary.tflite_path, images, labels)
+        report_dict = report.to_dict()
+        report_dict["test_accuracy_keras"] = test_accuracy
+        report_dict["test_accuracy_tflite"] = summary.tflite_accuracy
+        atomic_write_text(
+            os.path.join(export_dir, "report.json"), json.dumps(report_dict, indent=2)
+        )
+        atomic_write_text(os.path.join(export_dir, "report.txt"), report.summary())
+
+    atomic_write_text(
+        os.path.join(config.output_dir, "results.json"),
+        json.dumps(
+            {
+                "test_accuracy": test_accuracy,
+                "tflite_accuracy": summary.tflite_accuracy,
+                "tflite_path": summary.tflite_path,
+            },
+            indent=2,
+        ),
+    )
+    if config.report:
+        from adambnn_tf.report import write_report
+
+        summary.report_path = write_report(config.output_dir)
+    return summary

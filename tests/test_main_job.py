@@ -1,0 +1,101 @@
+"""`adambnn train` end to end on the offline Fashion-MNIST files: train, resume, export, report."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from adambnn_tf.cli import main
+from adambnn_tf.data.fashion_mnist import find_fashion_mnist_dir
+
+TINY_RUN = [
+    "--epochs", "1", "1",
+    "--batch-size", "32",
+    "--train-examples", "64",
+    "--test-examples", "32",
+    "--width-multiplier", "0.125",
+    "--quiet",
+]  # fmt: skip
+
+
+def _fashion_mnist_installed() -> bool:
+    try:
+        find_fashion_mnist_dir()
+    except FileNotFoundError:
+        return False
+    return True
+
+
+needs_fashion_mnist = pytest.mark.skipif(
+    not _fashion_mnist_installed(),
+    reason="Fashion-MNIST IDX files missing: apt-get install dataset-fashion-mnist",
+)
+
+
+@needs_fashion_mnist
+def test_train_exports_reports_and_resumes(tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    assert main(["train", "--output-dir", str(run_dir), *TINY_RUN]) == 0
+
+    printed = capsys.readouterr().out
+    assert f"Everything is in {run_dir}" in printed
+    results = json.loads((run_dir / "results.json").read_text())
+    for stage in ("stage1", "stage2"):
+        history = json.loads((run_dir / stage / "history.json").read_text())
+        assert len(history["loss"]) == 1 and len(history["ff_ratio"]) == 1
+        # Stage 1 and 2 took 2 steps each; the per-step file holds both FF values.
+        rows = (run_dir / stage / "ff_ratio_per_step.csv").read_text().splitlines()
+        assert rows[0] == "step,ff_ratio" and len(rows) == 3
+        ff_values = [float(row.split(",")[1]) for row in rows[1:]]
+        assert history["ff_ratio"][0] == pytest.approx(np.mean(ff_values), rel=1e-5)
+    export_report = json.loads((run_dir / "export" / "report.json").read_text())
+    assert export_report["test_accuracy_keras"] == results["test_accuracy"]
+    # 32 test images: the LCE model may differ on at most a round-off flip or two.
+    assert abs(results["tflite_accuracy"] - results["test_accuracy"]) <= 2 / 32
+    assert (run_dir / "report" / "report.md").is_file()
+    assert (run_dir / "latent_weights_final.npz").is_file()
+    assert (run_dir / "final_model.h5").is_file()
+
+    # The same command again resumes: both stages are done, so nothing trains again.
+    state_before = (run_dir / "stage2" / "state.json").read_text()
+    again = ["train", "--output-dir", str(run_dir), *TINY_RUN, "--no-export", "--no-report"]
+    assert main(again) == 0
+    assert main(["evaluate", str(run_dir / "final_model.h5"), "--limit", "32"]) == 0
+    assert f"top-1 accuracy {results['test_accuracy']:.4f}" in capsys.readouterr().out
+    assert (run_dir / "stage2" / "state.json").read_text() == state_before
+
+
+@needs_fashion_mnist
+def test_output_dir_of_another_run_is_refused_and_kept(tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "run.json").write_text(json.dumps({"model": "reactnet18", "seed": 3}))
+    assert main(["train", "--output-dir", str(run_dir), *TINY_RUN]) == 2
+    error = capsys.readouterr().err
+    assert "holds another run" in error and "choose a new --output-dir" in error
+    assert os.listdir(run_dir) == ["run.json"]
+
+
+def test_foreign_output_dir_is_refused(tmp_path, capsys):
+    (tmp_path / "notes.txt").write_text("mine")
+    code = main(["train", "--output-dir", str(tmp_path), "--data-dir", str(tmp_path), *TINY_RUN])
+    assert code == 2
+    assert sorted(os.listdir(tmp_path)) == ["notes.txt"]
+
+
+def test_missing_data_files_name_the_fix_and_write_nothing(tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    code = main(
+        ["train", "--output-dir", str(run_dir), "--data-dir", str(tmp_path / "none"), *TINY_RUN]
+    )
+    assert code == 2
+    assert "dataset-fashion-mnist" in capsys.readouterr().err
+    assert not run_dir.exists()
+
+
+def test_unknown_model_is_rejected_by_the_parser(capsys):
+    with pytest.raises(SystemExit) as error:
+        main(["train", "--model", "resnet50"])
+    assert error.value.code == 2
+    assert "invalid choice: 'resnet50'" in capsys.readouterr().err
