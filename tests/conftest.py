@@ -22,6 +22,17 @@ def _fresh_keras_session():
     yield
 
 
+@pytest.fixture(autouse=True)
+def _distinct_collective_keys():
+    """Gives every test's MirroredStrategy its own collective-key range.
+
+    Every MirroredStrategy in a process starts its collective keys at the same number, so two
+    strategies whose models have different gradient sizes in one pytest worker abort with
+    "Shape mismatch in the collective instance". TensorFlow's own tests move the base too.
+    """
+    tf.distribute.MirroredStrategy._collective_key_base += 10_000
+
+
 @pytest.fixture
 def two_cpu_strategy() -> tf.distribute.MirroredStrategy:
     """A MirroredStrategy over two logical CPU devices."""

@@ -7,18 +7,6 @@ import tensorflow as tf
 from adambnn_tf.distillation import DistillationModel, DistributionLoss, distribution_loss
 
 
-@pytest.fixture(autouse=True)
-def _distinct_collective_keys():
-    """Runs before `two_cpu_strategy`: a fresh collective-key range for each new strategy.
-
-    Every MirroredStrategy in a process starts its collective keys at the same number unless
-    told otherwise, and TensorFlow caches collective instances by key, so two tests in one
-    pytest worker whose models have different gradient sizes would otherwise abort with
-    "Shape mismatch in the collective instance". TensorFlow's own tests do the same.
-    """
-    tf.distribute.MirroredStrategy._collective_key_base += 10_000
-
-
 def _softmax(z):
     e = np.exp(z - z.max(axis=-1, keepdims=True))
     return e / e.sum(axis=-1, keepdims=True)

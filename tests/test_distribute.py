@@ -17,21 +17,6 @@ from adambnn_tf import distribute
 HERE = pathlib.Path(__file__).resolve().parent
 
 
-@pytest.fixture(autouse=True)
-def _own_collective_keys():
-    """Runs before `two_cpu_strategy`: this module's strategies get their own collective keys.
-
-    Every MirroredStrategy in a process starts its collective keys at the same number, and
-    TensorFlow caches collective instances by key, so a strategy of another test with other
-    gradient sizes in the same pytest worker aborts with "Shape mismatch in the collective
-    instance". The base is restored afterwards, so later tests are not moved either.
-    """
-    base = tf.distribute.MirroredStrategy._collective_key_base
-    tf.distribute.MirroredStrategy._collective_key_base = base + 7_000_000
-    yield
-    tf.distribute.MirroredStrategy._collective_key_base = base
-
-
 def _two_worker_config(index: int, ports: list[int]) -> dict:
     return {
         "cluster": {"worker": [f"localhost:{port}" for port in ports]},

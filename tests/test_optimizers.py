@@ -19,18 +19,6 @@ LR = 1e-2
 WD = 0.05  # large, so that a missing or doubled decay term shows clearly
 
 
-@pytest.fixture(autouse=True)
-def _distinct_collective_keys():
-    """Runs before `two_cpu_strategy`: a fresh collective-key range for each new strategy.
-
-    Every MirroredStrategy in a process starts its collective keys at the same number unless
-    told otherwise, and TensorFlow caches collective instances by key, so two tests in one
-    pytest worker whose models have different gradient sizes would otherwise abort with
-    "Shape mismatch in the collective instance". TensorFlow's own tests do the same.
-    """
-    tf.distribute.MirroredStrategy._collective_key_base += 10_000
-
-
 def _tiny_model(stage: int, seed: int = 0) -> tf.keras.Model:
     tf.keras.utils.set_random_seed(seed)
     inputs = tf.keras.Input((5, 5, 2))

@@ -11,18 +11,6 @@ from adambnn_tf.callbacks import BinarizerSaturation, C2IRatio, FFRatio, LatentW
 from adambnn_tf.layers import RPReLU
 
 
-@pytest.fixture(autouse=True)
-def _distinct_collective_keys():
-    """Runs before `two_cpu_strategy`: a fresh collective-key range for each new strategy.
-
-    Every MirroredStrategy in a process starts its collective keys at the same number unless
-    told otherwise, and TensorFlow caches collective instances by key, so two tests in one
-    pytest worker whose models have different gradient sizes would otherwise abort with
-    "Shape mismatch in the collective instance". TensorFlow's own tests do the same.
-    """
-    tf.distribute.MirroredStrategy._collective_key_base += 10_000
-
-
 class _ScriptedModel(tf.keras.Model):
     """Two latent layers whose weights follow a given sequence, one entry per training step."""
 
