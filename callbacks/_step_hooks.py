@@ -58,6 +58,7 @@ class _Registry:
     def __init__(self, model: tf.keras.Model):
         self.hooks: list[TrainStepHook] = []
         self.instance_train_step = model.__dict__.get("train_step")
+        self.reduction_method = model._distribute_reduction_method
 
 
 def _make_train_step(model: tf.keras.Model, registry: _Registry):
@@ -74,22 +75,10 @@ def _make_train_step(model: tf.keras.Model, registry: _Registry):
                 hook_logs.update(hook.after_train_step(context))
         finally:
             _thread_state.context = previous
-        replica_context = tf.distribute.get_replica_context()
-        if hook_logs and replica_context is not None and replica_context.num_replicas_in_sync > 1:
-            # Every replica holds the same values; hand Keras one tensor, not one per replica,
-            # which its default reduction ("sum" outside TPUs) would add up.
-            hook_logs = replica_context.merge_call(_first_replica_values, args=(hook_logs,))
         logs.update(hook_logs)
         return logs
 
     return train_step
-
-
-def _first_replica_values(strategy, logs):
-    return {
-        key: tf.identity(strategy.experimental_local_results(value)[0])
-        for key, value in logs.items()
-    }
 
 
 def _attach(model: tf.keras.Model, hook: TrainStepHook) -> None:
@@ -98,6 +87,11 @@ def _attach(model: tf.keras.Model, hook: TrainStepHook) -> None:
         registry = _Registry(model)
         object.__setattr__(model, _REGISTRY_ATTRIBUTE, registry)
         object.__setattr__(model, "train_step", _make_train_step(model, registry))
+        # The hooks' values are equal on every replica (they are computed from the synchronised
+        # weights, or all-reduced). Keras' default reduction of step outputs ("sum" off TPUs)
+        # would add them up over the replicas under MultiWorkerMirroredStrategy; "first" is
+        # right for them and for Keras' own synchronised metric results.
+        model.distribute_reduction_method = "first"
     if hook not in registry.hooks:
         registry.hooks.append(hook)
         model.train_function = None  # `fit` rebuilds it with the hook inside
@@ -114,6 +108,7 @@ def _detach(model: tf.keras.Model, hook: TrainStepHook) -> None:
             object.__delattr__(model, "train_step")
         else:
             object.__setattr__(model, "train_step", registry.instance_train_step)
+        model.distribute_reduction_method = registry.reduction_method
         object.__delattr__(model, _REGISTRY_ATTRIBUTE)
 
 

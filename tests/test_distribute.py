@@ -124,12 +124,6 @@ def test_two_workers_match_one_process_with_the_same_global_batch(two_workers_an
     assert np.all(reference["ff_ratio"] > 0) and np.all(reference["c2i_ratio"] < 1)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 4: with FFRatio/C2IRatio under MultiWorkerMirroredStrategy (2 workers x 1 "
-    "replica) the logged loss, ff_ratio and c2i_ratio are exactly 2x the one-process values "
-    "while the weights agree; without the callbacks the logged loss agrees.",
-)
 def test_two_workers_log_the_same_loss_and_ff_c2i(two_workers_and_reference):
     results, reference = two_workers_and_reference
     for result in results:
