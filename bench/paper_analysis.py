@@ -167,7 +167,9 @@ def plot_histograms(rows: list[dict], runs_dir: str, plots_dir: str) -> list[str
 
     os.makedirs(plots_dir, exist_ok=True)
     written = []
-    weights_by_arm = {row["arm"]: _latent_weights(os.path.join(runs_dir, row["arm"])) for row in rows}
+    weights_by_arm = {
+        row["arm"]: _latent_weights(os.path.join(runs_dir, row["arm"])) for row in rows
+    }
     for row in rows:
         weights = weights_by_arm[row["arm"]]
         figure, axes = plt.subplots(figsize=(5, 3))
@@ -189,9 +191,7 @@ def plot_histograms(rows: list[dict], runs_dir: str, plots_dir: str) -> list[str
     if "adam_onestep_wd0" in weights_by_arm and "sgd_onestep_wd0" in weights_by_arm:
         figure, axes = plt.subplots(figsize=(5, 3))
         for name, color in (("adam_onestep_wd0", "tab:blue"), ("sgd_onestep_wd0", "tab:orange")):
-            axes.hist(
-                weights_by_arm[name], bins=151, histtype="step", color=color, label=name
-            )
+            axes.hist(weights_by_arm[name], bins=151, histtype="step", color=color, label=name)
         axes.set_yscale("log")
         axes.legend(fontsize=8)
         axes.set(title="Latent weights: Adam vs SGD (one-step, wd 0)", xlabel="latent weight")
@@ -216,8 +216,9 @@ def table1(rows: list[dict]) -> str:
         if row["optimizer"] != "adam":
             continue
         if row["scheme"] == "two-step":
-            scheme, decay = "Two-step", (
-                f"Step1 {row['weight_decay'][0]:g}, Step2 {row['weight_decay'][1]:g}"
+            scheme, decay = (
+                "Two-step",
+                (f"Step1 {row['weight_decay'][0]:g}, Step2 {row['weight_decay'][1]:g}"),
             )
             both = f"{row['ff_both_stages']:.3e}"
         else:
@@ -279,7 +280,9 @@ def _parse_args(argv=None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     known = {arm.name for arm in ARMS}
     if args.arms is not None and not set(args.arms) <= known:
-        parser.error(f"unknown arm(s) {sorted(set(args.arms) - known)}; choose from {sorted(known)}")
+        parser.error(
+            f"unknown arm(s) {sorted(set(args.arms) - known)}; choose from {sorted(known)}"
+        )
     return args
 
 
@@ -308,9 +311,7 @@ def main(argv=None) -> int:
             f"C2I {row['c2i']:.4f} ({row['seconds'] or 0:.0f} s)",
             flush=True,
         )
-        atomic_write_text(
-            summary_path, json.dumps({"args": vars(args), "rows": rows}, indent=1)
-        )
+        atomic_write_text(summary_path, json.dumps({"args": vars(args), "rows": rows}, indent=1))
     plots = plot_histograms(rows, args.runs_dir, args.plots_dir)
     images_per_arm = 2 * args.epochs_per_stage * (args.train_examples // args.batch_size)
     images_per_arm *= args.batch_size
