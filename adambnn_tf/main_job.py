@@ -154,7 +154,7 @@ class MainJobConfig:
     scheme: str = "two-step"
     optimizer: str = "adam"
     teacher: str | None = None
-    width_multiplier: float = 0.5
+    width_multiplier: float = 0.25
     padding: str = "lce"
     seed: int = 0
     augment: bool = True
