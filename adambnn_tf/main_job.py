@@ -28,11 +28,12 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import tensorflow as tf
 
+from adambnn_tf._files import write_atomically
 from adambnn_tf.data import load_dataset
 from adambnn_tf.optimizers import OfficialAdam, StageAwareOptimizer
 from adambnn_tf.report.layout import FF_PER_STEP, LATENT_WEIGHTS
 from adambnn_tf.report.recording import StepMetricCSV, save_latent_weights
-from adambnn_tf.training import TwoStageTraining, atomic_write_text
+from adambnn_tf.training import TwoStageTraining
 
 __all__ = [
     "MODELS",
@@ -275,7 +276,7 @@ def _claim_output_dir(config: MainJobConfig) -> None:
             "is missing); choose a new --output-dir so that nothing there is overwritten."
         )
     os.makedirs(config.output_dir, exist_ok=True)
-    atomic_write_text(path, json.dumps(wanted, indent=2))
+    write_atomically(path, json.dumps(wanted, indent=2))
 
 
 def _history_csv(history: dict[str, list[float]]) -> str:
@@ -293,8 +294,8 @@ def _history_csv(history: dict[str, list[float]]) -> str:
 
 def _write_history(stage_dir: str, history: dict[str, list[float]]) -> None:
     os.makedirs(stage_dir, exist_ok=True)
-    atomic_write_text(os.path.join(stage_dir, "history.json"), json.dumps(history, indent=1))
-    atomic_write_text(os.path.join(stage_dir, "history.csv"), _history_csv(history))
+    write_atomically(os.path.join(stage_dir, "history.json"), json.dumps(history, indent=1))
+    write_atomically(os.path.join(stage_dir, "history.csv"), _history_csv(history))
 
 
 class _ConciseProgress(tf.keras.callbacks.Callback):
@@ -478,12 +479,10 @@ def run_main_job(
         report_dict = report.to_dict()
         report_dict["test_accuracy_keras"] = test_accuracy
         report_dict["test_accuracy_tflite"] = summary.tflite_accuracy
-        atomic_write_text(
-            os.path.join(export_dir, "report.json"), json.dumps(report_dict, indent=2)
-        )
-        atomic_write_text(os.path.join(export_dir, "report.txt"), report.summary())
+        write_atomically(os.path.join(export_dir, "report.json"), json.dumps(report_dict, indent=2))
+        write_atomically(os.path.join(export_dir, "report.txt"), report.summary())
 
-    atomic_write_text(
+    write_atomically(
         os.path.join(config.output_dir, "results.json"),
         json.dumps(
             {

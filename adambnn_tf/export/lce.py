@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import os
-import tempfile
 import time
 
 import larq_compute_engine as lce
 import numpy as np
 import tensorflow as tf
 
+from adambnn_tf._files import write_atomically
 from adambnn_tf.export.binary_layers import larq_layers
 from adambnn_tf.export.float_reference import float_tflite
 from adambnn_tf.export.parity import check_parity
@@ -70,26 +70,6 @@ def _refuse_stage1(model: tf.keras.Model) -> None:
             "convolutions. Train stage 2 (kernel_quantizer='scaled_weight_sign', initialised "
             "from this model) and export that."
         )
-
-
-def write_atomically(path: str, data: bytes) -> None:
-    """Writes `data` to `path` through a temporary file in the same folder and `os.replace`.
-
-    # Arguments
-        path: destination file.
-        data: the bytes to write.
-    """
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".part")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.remove(temporary)
-        raise
 
 
 def _io_type(value) -> tf.DType:

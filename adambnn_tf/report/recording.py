@@ -5,29 +5,15 @@ from __future__ import annotations
 import csv
 import io
 import os
-import tempfile
 from collections.abc import Callable
 
 import numpy as np
 import tensorflow as tf
 
+from adambnn_tf._files import write_atomically
 from adambnn_tf.quantizers import is_latent_weight
 
 __all__ = ["StepMetricCSV", "save_latent_weights"]
-
-
-def _replace_atomically(path: str, data: bytes) -> None:
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=folder, suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
 
 
 def save_latent_weights(
@@ -64,7 +50,7 @@ def save_latent_weights(
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
     path = os.fspath(path)
-    _replace_atomically(path, buffer.getvalue())
+    write_atomically(path, buffer.getvalue())
     return path
 
 
@@ -128,7 +114,7 @@ class StepMetricCSV(tf.keras.callbacks.Callback):
         writer = csv.writer(text, lineterminator="\n")
         writer.writerow(["step", self.column])
         writer.writerows(self._rows)
-        _replace_atomically(self.path, text.getvalue().encode())
+        write_atomically(self.path, text.getvalue().encode())
 
     def on_train_end(self, logs=None):
         self._rows = None

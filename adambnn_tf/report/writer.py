@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 
 import numpy as np
 
+from adambnn_tf._files import write_atomically
 from adambnn_tf.report import plots
 from adambnn_tf.report.layout import RunData, StageData, find_metric, read_run
 
@@ -297,18 +297,6 @@ def _export_section(run: RunData, lines: list[str], output_dir: str) -> None:
     _image(lines, path, "Operators in the exported flatbuffer", output_dir)
 
 
-def _write_atomically(path: str, text: str) -> None:
-    handle, temporary = tempfile.mkstemp(suffix=".md", dir=os.path.dirname(path))
-    try:
-        with os.fdopen(handle, "w") as stream:
-            stream.write(text)
-        os.chmod(temporary, 0o644)  # mkstemp makes it private; a report is for reading
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
-
-
 def write_report(run_dir: str | os.PathLike, output_dir: str | os.PathLike | None = None) -> str:
     """Writes a Markdown report with PNG plots for a run directory.
 
@@ -352,5 +340,5 @@ def write_report(run_dir: str | os.PathLike, output_dir: str | os.PathLike | Non
     lines.extend(["## Missing from the run directory", ""])
     lines.extend([f"- {item}" for item in run.missing] or ["Nothing: every part was found."])
     path = os.path.join(output_dir, REPORT_NAME)
-    _write_atomically(path, "\n".join(lines) + "\n")
+    write_atomically(path, "\n".join(lines) + "\n")
     return path

@@ -25,31 +25,15 @@ from dataclasses import asdict, dataclass, field
 
 import tensorflow as tf
 
+from adambnn_tf._files import write_atomically
+
 __all__ = ["StageState", "StageStore", "atomic_write_text"]
+
+# The project-wide atomic writer, under the name this package has always exported.
+atomic_write_text = write_atomically
 
 STATE_FILE = "state.json"
 CHECKPOINT_PREFIX = "ckpt"
-
-
-def atomic_write_text(path: str, text: str) -> None:
-    """Writes `text` to `path` atomically (temporary file in the same folder, then rename).
-
-    # Arguments
-        path: the destination file.
-        text: the content.
-    """
-    folder = os.path.dirname(os.path.abspath(path))
-    descriptor, temporary = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".json")
-    try:
-        with os.fdopen(descriptor, "w") as file:
-            file.write(text)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.remove(temporary)
-        raise
 
 
 @dataclass
