@@ -126,6 +126,25 @@ def _stage_metrics(run_dir: str, stage: str) -> dict | None:
     }
 
 
+def _epoch_seconds(run_dir: str, stage: str) -> list[float]:
+    """Wall seconds between consecutive epoch ends of a stage, from its TensorBoard log.
+
+    The first epoch's time is not returned (it includes graph tracing), so the values are the
+    steady-state time of one epoch (training plus the per-epoch validation).
+    """
+    import glob
+
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    ends = []
+    for events in sorted(glob.glob(os.path.join(run_dir, "tensorboard", stage, "train"))):
+        accumulator = EventAccumulator(events)
+        accumulator.Reload()
+        if "epoch_loss" in accumulator.Tags().get("tensors", []):
+            ends += [event.wall_time for event in accumulator.Tensors("epoch_loss")]
+    return [later - earlier for earlier, later in zip(ends[:-1], ends[1:], strict=True)]
+
+
 def collect(arm: Arm, run_dir: str, seconds: float | None) -> dict:
     """Reads one finished arm's run directory into a flat dict of the study's metrics."""
     stage1 = _stage_metrics(run_dir, "stage1")
@@ -142,6 +161,7 @@ def collect(arm: Arm, run_dir: str, seconds: float | None) -> dict:
         "seconds": seconds,
         "ff": stage2["ff_run_mean"],
         "c2i": stage2["c2i"],
+        "steady_epoch_seconds": _epoch_seconds(run_dir, "stage2"),
     }
     if stage1 is not None:
         steps = stage1["steps"] + stage2["steps"]
@@ -320,9 +340,13 @@ def main(argv=None) -> int:
     print(table1(rows))
     print("\nAdam vs SGD (one-step, weight decay 0):\n")
     print(adam_vs_sgd(rows, args))
-    print("\nSeconds per arm (wall, training + evaluation + report):")
+    print("\nSeconds per arm (wall, training + evaluation + report; steady-state stage-2 epoch):")
     for row in rows:
-        print(f"  {row['arm']}: {row['seconds'] or float('nan'):.0f}")
+        epochs = ", ".join(f"{seconds:.0f}" for seconds in row["steady_epoch_seconds"])
+        print(
+            f"  {row['arm']}: {row['seconds'] or float('nan'):.0f} s "
+            f"(epochs after the first: {epochs})"
+        )
     print("\nPlots:\n" + "\n".join(f"  {path}" for path in plots))
     return 0
 
