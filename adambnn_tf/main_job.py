@@ -56,56 +56,13 @@ PROGRESS_KEYS = ("loss", "accuracy", "ff_ratio", "c2i_ratio", "saturation")
 """The logs shown in the progress bar (all logs, per layer too, go to History/TensorBoard)."""
 
 
-def _reactnet_a_small(stage, input_shape, num_classes, width_multiplier, padding):
-    from adambnn_tf.zoo import ReActNetA
-
-    return ReActNetA(
-        input_shape=input_shape,
-        num_classes=num_classes,
-        stage=stage,
-        small_input=True,
-        width_multiplier=width_multiplier,
-        padding=padding,
-        classifier_activation=None,
-        weights=None,
-    )
-
-
-def _reactnet_a(stage, input_shape, num_classes, width_multiplier, padding):
-    from adambnn_tf.zoo import ReActNetA
-
-    return ReActNetA(
-        input_shape=input_shape,
-        num_classes=num_classes,
-        stage=stage,
-        width_multiplier=width_multiplier,
-        padding=padding,
-        classifier_activation=None,
-        weights=None,
-    )
-
-
-def _reactnet18(stage, input_shape, num_classes, width_multiplier, padding):
-    from adambnn_tf.zoo import ReActNet18
-
-    if width_multiplier != 1.0:
-        raise ValueError("reactnet18 has no width multiplier; drop --width-multiplier.")
-    return ReActNet18(
-        input_shape=input_shape,
-        num_classes=num_classes,
-        stage=stage,
-        padding=padding,
-        classifier_activation=None,
-        weights=None,
-    )
-
-
-MODELS: dict[str, Callable[..., tf.keras.Model]] = {
-    "reactnet_a_small": _reactnet_a_small,
-    "reactnet_a": _reactnet_a,
-    "reactnet18": _reactnet18,
+MODELS: dict[str, tuple[str, dict]] = {
+    "reactnet_a_small": ("ReActNetA", {"small_input": True}),
+    "reactnet_a": ("ReActNetA", {}),
+    "reactnet18_small": ("ReActNet18", {"small_input": True}),
+    "reactnet18": ("ReActNet18", {}),
 }
-"""Model names of the main job: `(stage, input_shape, num_classes, width, padding) -> model`."""
+"""Model names of the main job: the `adambnn_tf.zoo` function and its fixed options."""
 
 
 class RunDirectoryConflictError(ValueError):
@@ -237,8 +194,18 @@ def build_zoo_model(config: MainJobConfig, stage: int, input_shape, num_classes:
     # Returns
         An uncompiled `tf.keras.Model`.
     """
-    return MODELS[config.model](
-        stage, tuple(input_shape), num_classes, config.width_multiplier, config.padding
+    from adambnn_tf import zoo
+
+    function_name, options = MODELS[config.model]
+    return getattr(zoo, function_name)(
+        input_shape=tuple(input_shape),
+        num_classes=num_classes,
+        stage=stage,
+        width_multiplier=config.width_multiplier,
+        padding=config.padding,
+        classifier_activation=None,  # logits, for the from_logits loss and distillation
+        weights=None,
+        **options,
     )
 
 
