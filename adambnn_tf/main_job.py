@@ -42,6 +42,7 @@ __all__ = [
     "RunDirectoryConflictError",
     "build_zoo_model",
     "run_main_job",
+    "tuning_trial",
 ]
 
 _log = logging.getLogger(__name__)
@@ -465,3 +466,46 @@ def run_main_job(
 
         summary.report_path = write_report(config.output_dir)
     return summary
+
+
+def tuning_trial(hp, output_root: str = os.path.join("runs", "tune")) -> dict[str, list[float]]:
+    """A quick two-stage main-job run with a keras-tuner trial's hyperparameters.
+
+    The default training function of `adambnn tune`: the small ReActNet-A on offline
+    Fashion-MNIST, 1 + 1 epochs on the first 6000 training images, validated on the first 2000
+    test images, no export or report. Stage 1 uses `hp["stage1_weight_decay"]` and both stages
+    `hp["learning_rate"]`. Each trial trains in its own folder under `output_root`, so an
+    interrupted trial resumes. For another budget or model, write a function like this one
+    that builds a `MainJobConfig` and calls `run_main_job`.
+
+    !!! example
+        ```bash
+        adambnn tune adambnn_tf.main_job:tuning_trial --max-trials 4
+        ```
+
+    # Arguments
+        hp: the trial's `keras_tuner.HyperParameters`.
+        output_root: where the trials' run directories go.
+
+    # Returns
+        Stage 2's per-epoch history (`val_accuracy`, `ff_ratio`, `c2i_ratio`, ...) plus stage
+        1's FF- and C2I-ratios as `stage1_ff_ratio` and `stage1_c2i_ratio`.
+    """
+    learning_rate = float(hp["learning_rate"])
+    weight_decay = float(hp["stage1_weight_decay"])
+    config = MainJobConfig(
+        output_dir=os.path.join(output_root, f"lr{learning_rate:.3g}_wd{weight_decay:.3g}"),
+        epochs=(1, 1),
+        train_examples=6000,
+        test_examples=2000,
+        learning_rate=learning_rate,
+        weight_decay=(weight_decay, 0.0),
+        export=False,
+        report=False,
+        verbose=0,
+    )
+    summary = run_main_job(config)
+    history = dict(summary.history["stage2"])
+    for key in ("ff_ratio", "c2i_ratio"):
+        history[f"stage1_{key}"] = summary.history["stage1"][key]
+    return history

@@ -46,7 +46,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "DIRECTORY/PROJECT_NAME/results.json. An interrupted search resumes.",
     )
     parser.add_argument(
-        "train_fn", help="the training function: package.module:function or file.py:function"
+        "train_fn",
+        nargs="?",
+        default="adambnn_tf.main_job:tuning_trial",
+        help="the training function: package.module:function or file.py:function (default: "
+        "adambnn_tf.main_job:tuning_trial, a quick two-stage run on offline Fashion-MNIST)",
     )
     parser.add_argument("--oracle", choices=_ORACLES, default="random", help="default: random")
     parser.add_argument("--max-trials", type=int, default=10, help="default: 10")
