@@ -275,8 +275,11 @@ class _ConciseProgress(tf.keras.callbacks.Callback):
         self.steps_per_epoch = steps_per_epoch
         self._bar = None
 
-    def _shown(self, logs) -> list[tuple[str, float]]:
+    def _shown(self, logs, epoch_end: bool = False) -> list[tuple[str, float]]:
         keys = [*PROGRESS_KEYS, *(f"val_{key}" for key in PROGRESS_KEYS)]
+        if not epoch_end:
+            # C2IRatio recomputes its value at the end of each epoch only.
+            keys.remove("c2i_ratio")
         return [(key, float(logs[key])) for key in keys if logs and key in logs]
 
     def on_epoch_begin(self, epoch, logs=None):
@@ -287,7 +290,7 @@ class _ConciseProgress(tf.keras.callbacks.Callback):
         self._bar.update(batch + 1, self._shown(logs))
 
     def on_epoch_end(self, epoch, logs=None):
-        self._bar.update(self.steps_per_epoch, self._shown(logs), finalize=True)
+        self._bar.update(self.steps_per_epoch, self._shown(logs, epoch_end=True), finalize=True)
 
 
 def _optimizer_fn(config: MainJobConfig):
