@@ -50,6 +50,8 @@ def test_train_exports_reports_and_resumes(tmp_path, capsys):
         ff_values = [float(row.split(",")[1]) for row in rows[1:]]
         assert history["ff_ratio"][0] == pytest.approx(np.mean(ff_values), rel=1e-5)
     export_report = json.loads((run_dir / "export" / "report.json").read_text())
+    # --test-examples 32 < the default 2000 compared: all 32 are compared.
+    assert export_report["test_examples_compared"] == 32
     assert export_report["test_accuracy_keras"] == results["test_accuracy"]
     # 32 test images: the LCE model may differ on at most a round-off flip or two.
     assert abs(results["tflite_accuracy"] - results["test_accuracy"]) <= 2 / 32

@@ -76,6 +76,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument(
         "--test-examples", type=int, default=None, help="evaluate on the first N test images"
     )
+    parser.add_argument(
+        "--export-test-examples",
+        type=int,
+        default=MainJobConfig().export_test_examples,
+        help="compare the .tflite with Keras on the first N test images (0 for all)",
+    )
     parser.add_argument("--no-export", dest="export", action="store_false")
     parser.add_argument("--no-report", dest="report", action="store_false")
     parser.add_argument("--quiet", action="store_true", help="no Keras progress bars")
@@ -111,6 +117,7 @@ def config_from_args(args: argparse.Namespace) -> MainJobConfig:
         augment=args.augment,
         train_examples=args.train_examples,
         test_examples=args.test_examples,
+        export_test_examples=args.export_test_examples or None,
         export=args.export,
         report=args.report,
         verbose=0 if args.quiet else 1,
@@ -134,7 +141,10 @@ def run(args: argparse.Namespace) -> int:
         return 2
     print(f"\nTest accuracy (Keras): {summary.test_accuracy:.4f}")
     if summary.tflite_path:
-        print(f"Test accuracy (LCE .tflite): {summary.tflite_accuracy:.4f}")
+        print(
+            f"LCE .tflite vs Keras on the first test images: {summary.tflite_accuracy:.4f} vs "
+            f"{summary.keras_accuracy_on_export_examples:.4f}"
+        )
         print(f"Exported model: {summary.tflite_path}")
     if summary.report_path:
         print(f"Report: {summary.report_path}")
