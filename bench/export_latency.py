@@ -40,9 +40,7 @@ INPUT_SHAPE = (224, 224, 3)
 def _model(padding: str) -> tf.keras.Model:
     from adambnn_tf.zoo import ReActNetA
 
-    return ReActNetA(
-        input_shape=INPUT_SHAPE, stage=2, padding=padding, classifier_activation=None
-    )
+    return ReActNetA(input_shape=INPUT_SHAPE, stage=2, padding=padding, classifier_activation=None)
 
 
 def convert(workdir: str, paddings: list[str], seed: int) -> dict:
