@@ -160,8 +160,9 @@ def _reactnet_a_weights(model, reader: _StateDictReader) -> dict[str, list]:
         ),
         "stem_bn": _assign_layer(model, "stem_bn", _batch_norm_values(reader, "feature.0.bn1")),
     }
+    names = {layer.name for layer in model.layers}
     index = 1
-    while f"block{index}_conv3x3" in {layer.name for layer in model.layers}:
+    while f"block{index}_conv3x3" in names:
         p, k = f"block{index}", f"feature.{index}"
         arrays[f"{p}_conv3x3"] = _assign_layer(
             model,
