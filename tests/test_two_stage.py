@@ -220,3 +220,25 @@ def test_bad_arguments_are_explained(tmp_path):
         TwoStageTraining(build_model, tmp_path, epochs_per_stage=1, batch_size=4).run_stage(
             2, train
         )
+
+
+def test_stage2_c2i_counts_signs_unchanged_since_the_start_of_stage2(tmp_path):
+    train, _ = _data()
+    training = TwoStageTraining(
+        build_model,
+        tmp_path,
+        epochs_per_stage=(2, 2),
+        learning_rate=5e-2,
+        batch_size=4,
+        monitor=None,
+        stage2_init="last",
+        verbose=0,
+    )
+    stage1 = training.run_stage(1, train)
+    stage1_end = stage1.model.get_layer("binary1").kernel.numpy()
+    stage2 = training.run_stage(2, train)
+    stage2_end = stage2.model.get_layer("binary1").kernel.numpy()
+    # The reference is the stage-1 result that stage 2 starts from, not stage 1's start.
+    unchanged_since_stage2_start = np.mean(np.sign(stage2_end) == np.sign(stage1_end))
+    assert stage2.history["c2i_ratio"][-1] == pytest.approx(unchanged_since_stage2_start)
+    assert unchanged_since_stage2_start < 1.0  # signs did flip in stage 2
