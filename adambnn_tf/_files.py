@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import tempfile
 
-__all__ = ["write_atomically"]
+__all__ = ["save_model_atomically", "write_atomically"]
 
 
 def write_atomically(path: str | os.PathLike, data: bytes | str) -> None:
@@ -33,6 +33,24 @@ def write_atomically(path: str | os.PathLike, data: bytes | str) -> None:
             stream.flush()
             os.fsync(stream.fileno())
         os.chmod(temporary, 0o644)  # mkstemp makes the file private; results are for reading
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+        raise
+
+
+def save_model_atomically(model, path: str | os.PathLike) -> None:
+    """Saves a Keras model as `.h5` (without optimizer) through a temporary file and a rename.
+
+    # Arguments
+        model: a `tf.keras.Model`.
+        path: the destination `.h5` file.
+    """
+    path = os.fspath(path)
+    temporary = path + ".tmp.h5"
+    try:
+        model.save(temporary, include_optimizer=False)
         os.replace(temporary, path)
     except BaseException:
         if os.path.exists(temporary):

@@ -28,12 +28,13 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import tensorflow as tf
 
-from adambnn_tf._files import write_atomically
+from adambnn_tf._files import save_model_atomically, write_atomically
 from adambnn_tf.data import load_dataset
 from adambnn_tf.optimizers import OfficialAdam, StageAwareOptimizer
 from adambnn_tf.report.layout import FF_PER_STEP, LATENT_WEIGHTS
-from adambnn_tf.report.recording import StepMetricCSV, save_latent_weights
+from adambnn_tf.report.recording import EpochTimer, StepMetricCSV, save_latent_weights
 from adambnn_tf.training import TwoStageTraining
+from adambnn_tf.training.teacher import train_teacher
 
 __all__ = [
     "MODELS",
@@ -59,6 +60,7 @@ PROGRESS_KEYS = ("loss", "accuracy", "ff_ratio", "c2i_ratio", "saturation")
 
 MODELS: dict[str, tuple[str, dict]] = {
     "reactnet_a_small": ("ReActNetA", {"small_input": True}),
+    "reactnet_a_compact": ("ReActNetACompact", {}),
     "reactnet_a": ("ReActNetA", {}),
     "reactnet18_small": ("ReActNet18", {"small_input": True}),
     "reactnet18": ("ReActNet18", {}),
@@ -90,6 +92,10 @@ class MainJobConfig:
             paper's comparison).
         optimizer: `"adam"` (official betas and epsilon) or `"sgd"` (momentum 0.9).
         teacher: optional path of a saved Keras teacher for knowledge distillation.
+        teacher_epochs: when above 0 (and no `teacher` is given), first train a real-valued
+            `adambnn_tf.zoo.ResNetTeacher` for this many epochs on the same data, then distil
+            it into both stages. Its time counts in the run's training time.
+        teacher_width: the teacher's stem channels (its blocks have 1x, 2x and 4x as many).
         width_multiplier: the zoo model's width multiplier.
         padding: the zoo model's padding convention (`"lce"` for models trained here).
         seed: the seed of initialisation, data order and augmentation.
@@ -116,6 +122,8 @@ class MainJobConfig:
     scheme: str = "two-step"
     optimizer: str = "adam"
     teacher: str | None = None
+    teacher_epochs: int = 0
+    teacher_width: int = 32
     width_multiplier: float = 0.25
     padding: str = "lce"
     seed: int = 0
@@ -152,6 +160,16 @@ class MainJobConfig:
                 f"train_examples={self.train_examples} is smaller than one batch "
                 f"({self.batch_size}); raise it or lower batch_size."
             )
+        if self.teacher_epochs < 0 or self.teacher_width < 1:
+            raise ValueError(
+                f"teacher_epochs must be 0 or more and teacher_width positive, got "
+                f"{self.teacher_epochs} and {self.teacher_width}."
+            )
+        if self.teacher is not None and self.teacher_epochs:
+            raise ValueError(
+                "Give either a trained teacher (teacher) or a number of epochs to train one "
+                "(teacher_epochs), not both."
+            )
         if self.teacher is not None and not os.path.exists(self.teacher):
             raise FileNotFoundError(
                 f"Teacher model {self.teacher!r} does not exist; give the path of a saved "
@@ -173,7 +191,10 @@ class MainJobSummary:
     # Attributes
         output_dir: the run directory.
         test_accuracy: the final model's accuracy on the test split.
-        history: per-stage histories, `{"stage1": {...}, "stage2": {...}}`.
+        history: per-stage histories, `{"stage1": {...}, "stage2": {...}}`, plus
+            `"teacher"` when the run trained its teacher.
+        training_minutes: wall time of each training phase (`teacher`, `stage1`, `stage2`,
+            each epoch's validation included) and their `total`, summed over resumptions.
         tflite_path: the exported model (or `None`).
         tflite_accuracy: the exported model's accuracy on the first `export_test_examples`
             test examples, through LCE's interpreter.
@@ -184,6 +205,7 @@ class MainJobSummary:
     output_dir: str
     test_accuracy: float
     history: dict[str, dict[str, list[float]]]
+    training_minutes: dict[str, float] = dataclasses.field(default_factory=dict)
     tflite_path: str | None = None
     tflite_accuracy: float | None = None
     keras_accuracy_on_export_examples: float | None = None
@@ -328,10 +350,42 @@ def _test_arrays(test_batches: tf.data.Dataset) -> tuple[np.ndarray, np.ndarray]
     return np.concatenate(images), np.concatenate(labels)
 
 
-def _save_model(model: tf.keras.Model, path: str) -> None:
-    temporary = path + ".tmp.h5"
-    model.save(temporary, include_optimizer=False)
-    os.replace(temporary, path)
+def _training_minutes(histories: dict[str, dict[str, list[float]]]) -> dict[str, float]:
+    minutes = {
+        name: sum(history.get("epoch_seconds", [])) / 60 for name, history in histories.items()
+    }
+    minutes["total"] = sum(minutes.values())
+    return minutes
+
+
+def _train_teacher(config, train_batches, test_batches, steps_per_epoch, train_info, strategy):
+    """Trains (or, when done before, loads) the run's `ResNetTeacher`."""
+    from adambnn_tf.zoo import ResNetTeacher
+
+    teacher_dir = os.path.join(config.output_dir, "teacher")
+    callbacks = [EpochTimer()]
+    if config.verbose:
+        print(f"Teacher: ResNetTeacher({config.teacher_width}), {config.teacher_epochs} epochs")
+    model, history = train_teacher(
+        lambda: ResNetTeacher(
+            input_shape=train_info.input_shape,
+            num_classes=train_info.num_classes,
+            width=config.teacher_width,
+            classifier_activation=None,
+        ),
+        lambda epoch: train_batches(0, epoch),
+        teacher_dir,
+        epochs=config.teacher_epochs,
+        steps_per_epoch=steps_per_epoch,
+        learning_rate=config.learning_rate,
+        validation_data=test_batches,
+        callbacks=callbacks,
+        strategy=strategy,
+        seed=config.seed,
+        verbose=2 if config.verbose else 0,
+    )
+    _write_history(teacher_dir, history)
+    return model, history
 
 
 def run_main_job(
@@ -387,10 +441,19 @@ def run_main_job(
     examples = config.train_examples or train_info.num_examples
     steps_per_epoch = examples // config.batch_size
     teacher = None
+    histories = {}
     if config.teacher is not None:
 
         def teacher():
             return tf.keras.models.load_model(config.teacher, compile=False)
+
+    elif config.teacher_epochs:
+        trained_teacher, histories["teacher"] = _train_teacher(
+            config, train_batches, test_batches, steps_per_epoch, train_info, strategy
+        )
+
+        def teacher():
+            return trained_teacher
 
     def callbacks_fn(stage: int) -> list[tf.keras.callbacks.Callback]:
         stage_dir = os.path.join(config.output_dir, f"stage{stage}")
@@ -400,6 +463,7 @@ def run_main_job(
                 update_freq="epoch",
             ),
             StepMetricCSV(os.path.join(stage_dir, FF_PER_STEP), key="ff_ratio_step"),
+            EpochTimer(),
         ]
         if config.verbose:
             callbacks.append(_ConciseProgress(stage, steps_per_epoch))
@@ -430,7 +494,6 @@ def run_main_job(
         verbose=0,
     )
     results = training.run(train_batches, validation_data=test_batches)
-    histories = {}
     for result in results:
         if result is None:
             continue
@@ -444,8 +507,10 @@ def run_main_job(
     correct = np.argmax(logits, axis=-1) == labels
     test_accuracy = float(np.mean(correct))
     save_latent_weights(final_model, os.path.join(config.output_dir, LATENT_WEIGHTS))
-    _save_model(final_model, os.path.join(config.output_dir, "final_model.h5"))
-    summary = MainJobSummary(config.output_dir, test_accuracy, histories)
+    save_model_atomically(final_model, os.path.join(config.output_dir, "final_model.h5"))
+    summary = MainJobSummary(
+        config.output_dir, test_accuracy, histories, _training_minutes(histories)
+    )
 
     if config.export:
         from adambnn_tf.export import export
@@ -471,6 +536,7 @@ def run_main_job(
         json.dumps(
             {
                 "test_accuracy": test_accuracy,
+                "training_minutes": summary.training_minutes,
                 "tflite_accuracy": summary.tflite_accuracy,
                 "keras_accuracy_on_export_examples": summary.keras_accuracy_on_export_examples,
                 "tflite_path": summary.tflite_path,

@@ -101,3 +101,52 @@ def test_unknown_model_is_rejected_by_the_parser(capsys):
         main(["train", "--model", "resnet50"])
     assert error.value.code == 2
     assert "invalid choice: 'resnet50'" in capsys.readouterr().err
+
+
+@needs_fashion_mnist
+def test_compact_model_with_a_trained_teacher_records_its_time_and_resumes(tmp_path):
+    from adambnn_tf.main_job import MainJobConfig, run_main_job
+
+    config = MainJobConfig(
+        output_dir=str(tmp_path / "run"),
+        model="reactnet_a_compact",
+        width_multiplier=0.125,
+        teacher_epochs=2,
+        teacher_width=4,
+        epochs=(1, 1),
+        batch_size=32,
+        train_examples=64,
+        test_examples=32,
+        export=False,
+        report=False,
+        verbose=0,
+    )
+    summary = run_main_job(config)
+    teacher_history = summary.history["teacher"]
+    assert len(teacher_history["loss"]) == 2 and len(teacher_history["val_accuracy"]) == 2
+    assert (tmp_path / "run" / "teacher" / "model.h5").is_file()
+    for phase in ("teacher", "stage1", "stage2"):
+        seconds = summary.history[phase]["epoch_seconds"]
+        assert summary.training_minutes[phase] == pytest.approx(sum(seconds) / 60)
+        assert all(value > 0 for value in seconds)
+    assert summary.training_minutes["total"] == pytest.approx(
+        sum(summary.training_minutes[phase] for phase in ("teacher", "stage1", "stage2"))
+    )
+    recorded = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert recorded["training_minutes"] == pytest.approx(summary.training_minutes)
+
+    # Again: the finished teacher is loaded, not trained again, and the stages are done.
+    teacher_state = (tmp_path / "run" / "teacher" / "state.json").read_text()
+    again = run_main_job(config)
+    assert (tmp_path / "run" / "teacher" / "state.json").read_text() == teacher_state
+    assert again.training_minutes == pytest.approx(summary.training_minutes)
+    assert again.test_accuracy == summary.test_accuracy
+
+
+def test_teacher_options_are_checked():
+    from adambnn_tf.main_job import MainJobConfig
+
+    with pytest.raises(ValueError, match="not both"):
+        MainJobConfig(teacher="teacher.h5", teacher_epochs=3).validate()
+    with pytest.raises(ValueError, match="teacher_epochs must be 0 or more"):
+        MainJobConfig(teacher_epochs=-1).validate()

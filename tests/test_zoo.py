@@ -220,3 +220,47 @@ def test_larq_zoo_helpers_are_reexported():
     image = np.random.default_rng(0).integers(0, 255, (256, 256, 3)).astype("float32")
     assert preprocess_input(image).shape == (224, 224, 3)
     assert callable(decode_predictions)
+
+
+def test_compact_reactnet_a_plan_parameters_and_stages():
+    from adambnn_tf.zoo import ReActNetACompact
+    from adambnn_tf.zoo.reactnet_a_compact import COMPACT_DOWNSAMPLING_BLOCKS, COMPACT_WIDTHS
+
+    stage1 = ReActNetACompact(stage=1, classifier_activation=None)
+    stage2 = ReActNetACompact(stage=2, classifier_activation=None)
+    # Each block: a CxC 3x3 binary conv, then a C->C' 1x1 binary conv (C' = its width).
+    binary = sum(
+        9 * c_in * c_in + c_in * c_out
+        for c_in, c_out in zip(COMPACT_WIDTHS, COMPACT_WIDTHS[1:], strict=False)
+    )
+    assert _count(v for v in stage2.trainable_weights if is_latent_weight(v)) == binary
+    assert _count(v for v in stage1.trainable_weights if is_latent_weight(v)) == binary
+    sizes = [28]
+    for index in range(1, len(COMPACT_WIDTHS)):
+        sizes.append((sizes[-1] + 1) // 2 if index in COMPACT_DOWNSAMPLING_BLOCKS else sizes[-1])
+        output = stage2.get_layer(f"block{index}_rprelu2").output_shape
+        assert output == (None, sizes[-1], sizes[-1], COMPACT_WIDTHS[index])
+    assert sizes[-1] == 4
+    assert [v.name for v in stage1.weights] == [v.name for v in stage2.weights]
+    kernels = {
+        type(layer.kernel_quantizer)
+        for layer in stage2.layers
+        if hasattr(layer, "kernel_quantizer")
+    }
+    assert kernels == {ScaledWeightSign}
+    half = ReActNetACompact(width_multiplier=0.5, input_shape=(32, 32, 3), num_classes=7)
+    assert half.get_layer("block6_rprelu2").output_shape == (None, 4, 4, 128)
+    assert half.output_shape == (None, 7)
+    with pytest.raises(ValueError, match="no ImageNet weights"):
+        ReActNetACompact(weights="imagenet")
+
+
+def test_resnet_teacher_is_real_valued_and_checks_its_width():
+    from adambnn_tf.zoo import ResNetTeacher
+
+    teacher = ResNetTeacher(width=8, num_classes=5, classifier_activation=None)
+    assert teacher.output_shape == (None, 5)
+    assert not any(is_latent_weight(v) for v in teacher.weights)
+    assert teacher.get_layer("block3_relu2").output_shape == (None, 4, 4, 32)
+    with pytest.raises(ValueError, match="width must be a positive"):
+        ResNetTeacher(width=0)

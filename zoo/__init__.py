@@ -1,9 +1,11 @@
 """ReActNet models in larq-zoo style (`adambnn_tf.zoo`).
 
-`ReActNetA` and `ReActNet18` are keyword-only functions with larq-zoo's signature
-(`input_shape`, `input_tensor`, `weights`, `include_top`, `num_classes`) plus the recipe's
-options (`stage`, `padding`, `width_multiplier`, `small_input`, ...). Their zookeeper
-factories (`ReActNetAFactory`, `ReActNet18Factory`) subclass larq-zoo's `ModelFactory`.
+`ReActNetA`, `ReActNetACompact` (ReActNet-A's blocks in a six-block plan for small images),
+`ReActNet18` and `ResNetTeacher` (a small real-valued distillation teacher) are keyword-only
+functions with larq-zoo's signature (`input_shape`, `input_tensor`, `weights`,
+`include_top`, `num_classes`) plus the recipe's options (`stage`, `padding`,
+`width_multiplier`, `small_input`, ...). Their zookeeper factories subclass larq-zoo's
+`ModelFactory`.
 `decode_predictions` and `preprocess_input` are larq-zoo's.
 
 !!! example
@@ -23,13 +25,19 @@ from adambnn_tf.zoo._blocks import SymmetricPaddingMaxPool2D, SymmetricPaddingQu
 from adambnn_tf.zoo._pretrained import PRETRAINED_WEIGHTS, register_pretrained_weights
 from adambnn_tf.zoo.reactnet18 import ReActNet18, ReActNet18Factory
 from adambnn_tf.zoo.reactnet_a import ReActNetA, ReActNetAFactory
+from adambnn_tf.zoo.reactnet_a_compact import ReActNetACompact, ReActNetACompactFactory
+from adambnn_tf.zoo.resnet_teacher import ResNetTeacher, ResNetTeacherFactory
 
 __all__ = [
     "PRETRAINED_WEIGHTS",
     "ReActNet18",
     "ReActNet18Factory",
     "ReActNetA",
+    "ReActNetACompact",
+    "ReActNetACompactFactory",
     "ReActNetAFactory",
+    "ResNetTeacher",
+    "ResNetTeacherFactory",
     "SymmetricPaddingMaxPool2D",
     "SymmetricPaddingQuantConv2D",
     "decode_predictions",

@@ -86,6 +86,23 @@ class ReActNetAFactory(ModelFactory):
         x = tf.keras.layers.Add(name=f"{prefix}_add2")([shortcut, residual])
         return _blocks.rprelu(x, f"{prefix}_rprelu2")
 
+    def block_plan(self) -> tuple[int, list[int], tuple[int, ...]]:
+        """The network's shape: stem stride, widths (stem, then blocks) and downsampling blocks.
+
+        # Returns
+            `(stem_strides, widths, downsampling)`: `widths[0]` is the stem's channels,
+            `widths[i]` block `i`'s output channels, and the blocks in `downsampling` have
+            stride 2.
+        """
+        widths = _blocks.channel_plan(REACTNET_A_WIDTHS, self.width_multiplier)
+        if self.small_input:
+            return 1, widths, SMALL_INPUT_DOWNSAMPLING_BLOCKS
+        return 2, widths, REACTNET_A_DOWNSAMPLING_BLOCKS
+
+    def is_published_configuration(self) -> bool:
+        """Whether the model has the shape of the published ImageNet checkpoints."""
+        return self.width_multiplier == 1.0 and not self.small_input
+
     def build(self) -> tf.keras.Model:
         _blocks.check_model_options(
             stage=self.stage, padding=self.padding, width_multiplier=self.width_multiplier
@@ -96,17 +113,14 @@ class ReActNetAFactory(ModelFactory):
             model_name=self.name,
             padding=self.padding,
             include_top=self.include_top,
-            standard_configuration=self.width_multiplier == 1.0 and not self.small_input,
+            standard_configuration=self.is_published_configuration(),
         )
-        widths = _blocks.channel_plan(REACTNET_A_WIDTHS, self.width_multiplier)
-        downsampling = (
-            SMALL_INPUT_DOWNSAMPLING_BLOCKS if self.small_input else REACTNET_A_DOWNSAMPLING_BLOCKS
-        )
+        stem_strides, widths, downsampling = self.block_plan()
         x = _blocks.real_conv(
             self.image_input,
             widths[0],
             3,
-            strides=1 if self.small_input else 2,
+            strides=stem_strides,
             padding=self.padding,
             name="stem_conv",
         )

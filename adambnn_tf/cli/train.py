@@ -66,6 +66,18 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--scheme", default=defaults.scheme, choices=SCHEMES)
     parser.add_argument("--optimizer", default=defaults.optimizer, choices=OPTIMIZERS)
     parser.add_argument("--teacher", default=None, help="saved Keras teacher for distillation")
+    parser.add_argument(
+        "--teacher-epochs",
+        type=int,
+        default=defaults.teacher_epochs,
+        help="first train a real-valued ResNetTeacher for N epochs and distil it (0: none)",
+    )
+    parser.add_argument(
+        "--teacher-width",
+        type=int,
+        default=defaults.teacher_width,
+        help="the ResNetTeacher's stem channels",
+    )
     parser.add_argument("--width-multiplier", type=float, default=defaults.width_multiplier)
     parser.add_argument("--padding", default=defaults.padding, choices=("lce", "pytorch"))
     parser.add_argument("--seed", type=int, default=defaults.seed)
@@ -111,6 +123,8 @@ def config_from_args(args: argparse.Namespace) -> MainJobConfig:
         scheme=args.scheme,
         optimizer=args.optimizer,
         teacher=args.teacher,
+        teacher_epochs=args.teacher_epochs,
+        teacher_width=args.teacher_width,
         width_multiplier=args.width_multiplier,
         padding=args.padding,
         seed=args.seed,

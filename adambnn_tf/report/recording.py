@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import time
 from collections.abc import Callable
 
 import numpy as np
@@ -13,7 +14,7 @@ import tensorflow as tf
 from adambnn_tf._files import write_atomically
 from adambnn_tf.quantizers import is_latent_weight
 
-__all__ = ["StepMetricCSV", "save_latent_weights"]
+__all__ = ["EpochTimer", "StepMetricCSV", "save_latent_weights"]
 
 
 def save_latent_weights(
@@ -118,3 +119,33 @@ class StepMetricCSV(tf.keras.callbacks.Callback):
 
     def on_train_end(self, logs=None):
         self._rows = None
+
+
+class EpochTimer(tf.keras.callbacks.Callback):
+    """Logs each epoch's wall time, training and validation together, as `epoch_seconds`.
+
+    The value goes into the epoch's logs, so `History` (and `adambnn_tf.training`'s resumable
+    histories) keep it: the sum over a run's histories is its training time, also when the
+    run was interrupted and resumed. Put it before the callbacks that read the logs.
+
+    !!! example
+        ```python
+        history = model.fit(data, epochs=3, callbacks=[EpochTimer()])
+        minutes = sum(history.history["epoch_seconds"]) / 60
+        ```
+
+    # Arguments
+        key: the log key.
+    """
+
+    def __init__(self, key: str = "epoch_seconds"):
+        super().__init__()
+        self.key = key
+        self._start = 0.0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs[self.key] = time.perf_counter() - self._start
