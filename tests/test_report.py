@@ -300,3 +300,23 @@ def test_a_recorded_training_makes_a_complete_report(tmp_path):
     resumed = read_run(tmp_path).stages[0].ff_per_step
     assert resumed.shape == (12,)
     np.testing.assert_array_equal(resumed[:8], previous[:8])
+
+
+def test_teacher_and_training_time_are_summarised(tmp_path):
+    stage_rows = [{"epoch": 0, "accuracy": 0.5, "loss": 1.0, "epoch_seconds": 90.0}]
+    _write_history(tmp_path / "stage1", stage_rows)
+    _write_history(tmp_path / "stage2", [{**stage_rows[0], "epoch_seconds": 150.0}])
+    _write_history(
+        tmp_path / "teacher",
+        [
+            {"epoch": 0, "accuracy": 0.8, "loss": 0.5, "val_accuracy": 0.85, "epoch_seconds": 30},
+            {"epoch": 1, "accuracy": 0.9, "loss": 0.3, "val_accuracy": 0.9, "epoch_seconds": 30},
+        ],
+    )
+    text = pathlib.Path(write_report(tmp_path)).read_text()
+    summary = text.split("## Summary")[1].split("##")[0]
+    rows = [line for line in summary.splitlines() if line.startswith("| ")][1:]
+    assert [row.split(" | ")[0] for row in rows] == ["| teacher", "| stage1", "| stage2"]
+    assert rows[0].endswith("| 1 |")  # 60 s of teacher
+    assert rows[2].endswith("| 2.5 |")
+    assert "Training time, validation included: 5.0 minutes." in summary

@@ -10,6 +10,8 @@ RUN_DIR/
                                  saturated_share, ...)
         history.json             or Keras History.history: {"loss": [...], ...}
         ff_ratio_per_step.csv    `step,ff_ratio`: the FF-ratio of every iteration
+    teacher/history.csv          optional: the distillation teacher's history, when the run
+                                 trained it (`adambnn train --teacher-epochs`)
     latent_weights_final.npz     latent weights of the binary layers at the end, one array per
                                  layer
     saturated_activations.json   {"layer name": share of binarizer inputs outside [-1, 1]}
@@ -20,6 +22,9 @@ RUN_DIR/
 Writers: Keras's `CSVLogger` for `history.csv`, `adambnn_tf.report.StepMetricCSV` with
 `FFRatio(log_step_value=True)` for `ff_ratio_per_step.csv`, `save_latent_weights` for the
 `.npz`, and `ExportReport.to_dict()` for `export/report.json`.
+
+A history column `epoch_seconds` (`adambnn_tf.report.recording.EpochTimer`) gives the
+training time of each stage and of the teacher.
 
 Metric names are matched loosely, so that per-layer columns do not hide the overall ones:
 the FF-ratio is the column `ff_ratio` (else the first column containing "ff_ratio"), the
@@ -45,6 +50,7 @@ __all__ = [
     "LATENT_WEIGHTS",
     "RUN_CONFIG",
     "SATURATED_ACTIVATIONS",
+    "TEACHER_FOLDER",
     "RunData",
     "StageData",
     "find_metric",
@@ -58,6 +64,7 @@ FF_PER_STEP = "ff_ratio_per_step.csv"
 LATENT_WEIGHTS = "latent_weights_final.npz"
 SATURATED_ACTIVATIONS = "saturated_activations.json"
 EXPORT_REPORT = os.path.join("export", "report.json")
+TEACHER_FOLDER = "teacher"
 
 
 @dataclasses.dataclass
@@ -91,6 +98,7 @@ class RunData:
         latent_weights: layer name -> final latent weights (`{}` if absent).
         saturated: layer name -> share of saturated binarizer inputs (`{}` if absent).
         export: the export summary (`None` if absent).
+        teacher: the distillation teacher's history (`None` if the run trained none).
         missing: one line per part that is absent or unreadable, saying which file.
     """
 
@@ -101,6 +109,7 @@ class RunData:
     saturated: dict[str, float]
     export: dict | None
     missing: list[str]
+    teacher: StageData | None = None
 
 
 def find_metric(history: dict[str, list[float]], exact: str, fragment: str) -> str | None:
@@ -226,6 +235,10 @@ def read_run(run_dir: str | os.PathLike) -> RunData:
         missing.append(f"{SATURATED_ACTIVATIONS}: expected an object of layer name -> share")
         saturated = {}
     export = _read_json(os.path.join(run_dir, EXPORT_REPORT), "export summary", missing)
+    teacher_folder = os.path.join(run_dir, TEACHER_FOLDER)
+    teacher = None
+    if os.path.isdir(teacher_folder):
+        teacher = StageData(TEACHER_FOLDER, _read_history(teacher_folder, missing), None)
     return RunData(
         run_dir=run_dir,
         config=config if isinstance(config, dict) else {},
@@ -234,4 +247,5 @@ def read_run(run_dir: str | os.PathLike) -> RunData:
         saturated=saturated,
         export=export if isinstance(export, dict) else None,
         missing=missing,
+        teacher=teacher,
     )

@@ -71,9 +71,15 @@ def _image(lines: list[str], path: str | None, caption: str, output_dir: str) ->
         lines.extend([f"![{caption}]({os.path.relpath(path, output_dir)})", ""])
 
 
+def _minutes(history: dict[str, list[float]]) -> float:
+    seconds = history.get("epoch_seconds")
+    return sum(seconds) / 60 if seconds else float("nan")
+
+
 def _summary_section(run: RunData, lines: list[str]) -> None:
     rows = []
-    for stage in run.stages:
+    phases = ([run.teacher] if run.teacher is not None else []) + run.stages
+    for stage in phases:
         history = stage.history
         accuracy = find_metric(history, "accuracy", "acc")
         val_accuracy = find_metric(history, "val_accuracy", "val_acc")
@@ -89,6 +95,7 @@ def _summary_section(run: RunData, lines: list[str]) -> None:
                 _last(history.get("loss")),
                 _last(history.get(ff)),
                 _last(history.get(c2i)),
+                _minutes(history),
             ]
         )
     lines.extend(["## Summary", ""])
@@ -103,10 +110,14 @@ def _summary_section(run: RunData, lines: list[str]) -> None:
                 "final loss",
                 "final FF-ratio",
                 "final C2I-ratio",
+                "training minutes",
             ],
             rows,
         )
     )
+    total = sum(_minutes(phase.history) for phase in phases)
+    if not math.isnan(total):
+        lines.extend([f"Training time, validation included: {total:.1f} minutes.", ""])
 
 
 def _ff_section(run: RunData, lines: list[str], output_dir: str) -> None:
