@@ -5,7 +5,7 @@ model for Larq Compute Engine and writes the report, all under `--output-dir`.
 
 !!! example
     ```bash
-    adambnn train                                   # small ReActNet-A, offline Fashion-MNIST
+    adambnn train                                   # ReActNet-A Compact, offline Fashion-MNIST
     adambnn train --epochs 20 20 --output-dir runs/fmnist_long
     adambnn train --scheme one-step --weight-decay 0 1e-5 --output-dir runs/onestep_1e-5
     ```
