@@ -25,11 +25,11 @@ from adambnn_tf._keras_setup import ensure_legacy_keras
 
 ensure_legacy_keras()
 
-from adambnn_tf import layers, quantizers  # noqa: E402  (needs the Keras setup above)
+from adambnn_tf import layers, losses, quantizers  # noqa: E402  (needs the Keras setup above)
 
 try:
     __version__ = metadata.version("adambnn-tf")
 except metadata.PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0.0.0+unknown"
 
-__all__ = ["layers", "quantizers", "__version__"]
+__all__ = ["layers", "losses", "quantizers", "__version__"]

@@ -30,6 +30,7 @@ import tensorflow as tf
 
 from adambnn_tf._files import save_model_atomically, write_atomically
 from adambnn_tf.data import load_dataset
+from adambnn_tf.losses import SmoothedSparseCategoricalCrossentropy
 from adambnn_tf.optimizers import OfficialAdam, StageAwareOptimizer
 from adambnn_tf.report.layout import FF_PER_STEP, LATENT_WEIGHTS
 from adambnn_tf.report.recording import EpochTimer, StepMetricCSV, save_latent_weights
@@ -92,6 +93,8 @@ class MainJobConfig:
         scheme: `"two-step"` (the recipe) or `"one-step"` (binary weights from scratch, for the
             paper's comparison).
         optimizer: `"adam"` (official betas and epsilon) or `"sgd"` (momentum 0.9).
+        label_smoothing: label smoothing of the training cross-entropy (0: none); not with a
+            teacher, whose distribution loss replaces the labels.
         teacher: optional path of a saved Keras teacher for knowledge distillation.
         teacher_epochs: when above 0 (and no `teacher` is given), first train a real-valued
             `adambnn_tf.zoo.ResNetTeacher` for this many epochs on the same data, then distil
@@ -123,6 +126,7 @@ class MainJobConfig:
     weight_decay: tuple[float, float] = (5e-6, 0.0)
     scheme: str = "two-step"
     optimizer: str = "adam"
+    label_smoothing: float = 0.0
     teacher: str | None = None
     teacher_epochs: int = 0
     teacher_width: int = 32
@@ -161,6 +165,16 @@ class MainJobConfig:
             raise ValueError(
                 f"train_examples={self.train_examples} is smaller than one batch "
                 f"({self.batch_size}); raise it or lower batch_size."
+            )
+        if not 0.0 <= self.label_smoothing < 1.0:
+            raise ValueError(
+                f"label_smoothing must be in [0, 1), got {self.label_smoothing}; 0.1 is the "
+                "usual value, 0 turns it off."
+            )
+        if self.label_smoothing and (self.teacher is not None or self.teacher_epochs):
+            raise ValueError(
+                "label_smoothing applies to the label loss, which distillation replaces with "
+                "the teacher's distribution; drop one of label_smoothing and the teacher."
             )
         if self.teacher_epochs < 0 or self.teacher_width < 1:
             raise ValueError(
@@ -483,6 +497,11 @@ def run_main_job(
         schedule=config.schedule,
         weight_decay=config.weight_decay[0],
         optimizer_fn=_optimizer_fn(config),
+        loss=(
+            SmoothedSparseCategoricalCrossentropy(config.label_smoothing)
+            if config.label_smoothing
+            else None
+        ),
         teacher=teacher,
         stage2_init="last",
         monitor=None,

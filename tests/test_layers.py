@@ -60,6 +60,31 @@ def test_rprelu_forward_and_gradients_equal_formula():
     np.testing.assert_allclose(grads[3].numpy(), upstream.sum((0, 1, 2)), rtol=1e-4)
 
 
+def test_rprelu_gradients_equal_autodiff_of_keras_prelu_on_dense_features():
+    """The written-out gradient equals autodiff of PReLU's form, on rank 2 inputs too."""
+    rng = np.random.default_rng(5)
+    layer = RPReLU(alpha_initializer=rng.normal(size=3).astype("float32"))
+    layer.build((None, 3))
+    layer.input_bias.assign(rng.normal(size=3).astype("float32"))
+    layer.output_bias.assign(rng.normal(size=3).astype("float32"))
+    inputs = tf.constant(rng.normal(size=(7, 3)).astype("float32"))
+    upstream = tf.constant(rng.normal(size=(7, 3)).astype("float32"))
+    variables = [layer.input_bias, layer.alpha, layer.output_bias]
+
+    def gradients(function):
+        with tf.GradientTape() as tape:
+            tape.watch(inputs)
+            loss = tf.reduce_sum(function(inputs) * upstream)
+        return tape.gradient(loss, [inputs, *variables])
+
+    def autodiff_form(x):
+        shifted = x + layer.input_bias
+        return tf.nn.relu(shifted) - layer.alpha * tf.nn.relu(-shifted) + layer.output_bias
+
+    for written, autodiff in zip(gradients(layer), gradients(autodiff_form), strict=True):
+        np.testing.assert_allclose(written.numpy(), autodiff.numpy(), rtol=1e-5, atol=1e-6)
+
+
 def test_rprelu_works_on_dense_features():
     outputs = RPReLU()(tf.constant([[-4.0, 2.0]]))
     np.testing.assert_allclose(outputs.numpy(), [[-1.0, 2.0]])

@@ -143,6 +143,23 @@ def test_compact_model_with_a_trained_teacher_records_its_time_and_resumes(tmp_p
     assert again.test_accuracy == summary.test_accuracy
 
 
+def test_label_smoothing_option_reaches_the_config_and_is_checked():
+    import argparse
+
+    from adambnn_tf.cli.train import add_parser, config_from_args
+    from adambnn_tf.main_job import MainJobConfig
+
+    parser = argparse.ArgumentParser()
+    add_parser(parser.add_subparsers())
+    args = parser.parse_args(["train", "--label-smoothing", "0.1"])
+    assert config_from_args(args).label_smoothing == 0.1
+    assert config_from_args(parser.parse_args(["train"])).label_smoothing == 0.0
+    with pytest.raises(ValueError, match=r"label_smoothing must be in \[0, 1\)"):
+        MainJobConfig(label_smoothing=1.0).validate()
+    with pytest.raises(ValueError, match="distillation replaces"):
+        MainJobConfig(label_smoothing=0.1, teacher_epochs=2).validate()
+
+
 def test_teacher_options_are_checked():
     from adambnn_tf.main_job import MainJobConfig
 

@@ -8,6 +8,7 @@ import tensorflow as tf
 from adambnn_tf.quantizers import (
     RSign,
     ScaledWeightSign,
+    approx_sign,
     is_latent_weight,
     scaled_weight_sign,
 )
@@ -55,6 +56,19 @@ class TestRSign:
         )
         # u = -2, -1, -0.75, -0.5, 0, 0.25, 0.5, 1, 1.5
         np.testing.assert_allclose(grad_input[0], [0, 0, 0.5, 1, 2, 1.5, 1, 0, 0], atol=1e-6)
+
+    def test_approx_sign_equals_larqs_forward_and_backward(self):
+        inputs = tf.constant(np.concatenate([BOUNDARY_POINTS, np.linspace(-3, 3, 61)]), "float32")
+        upstream = tf.constant(np.random.default_rng(1).normal(size=inputs.shape), "float32")
+        results = []
+        for function in (approx_sign, lq.quantizers.approx_sign):
+            with tf.GradientTape() as tape:
+                tape.watch(inputs)
+                outputs = function(inputs)
+                loss = tf.reduce_sum(outputs * upstream)
+            results.append((outputs.numpy(), tape.gradient(loss, inputs).numpy()))
+        np.testing.assert_array_equal(results[0][0], results[1][0])
+        np.testing.assert_allclose(results[0][1], results[1][1], rtol=1e-6, atol=1e-7)
 
     @pytest.mark.parametrize("clip_value", [1.0, 0.5, None])
     def test_ste_gradient(self, clip_value):

@@ -65,6 +65,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     parser.add_argument("--scheme", default=defaults.scheme, choices=SCHEMES)
     parser.add_argument("--optimizer", default=defaults.optimizer, choices=OPTIMIZERS)
+    parser.add_argument(
+        "--label-smoothing",
+        type=float,
+        default=defaults.label_smoothing,
+        help="label smoothing of the training cross-entropy, in [0, 1) (not with a teacher)",
+    )
     parser.add_argument("--teacher", default=None, help="saved Keras teacher for distillation")
     parser.add_argument(
         "--teacher-epochs",
@@ -122,6 +128,7 @@ def config_from_args(args: argparse.Namespace) -> MainJobConfig:
         weight_decay=tuple(args.weight_decay),
         scheme=args.scheme,
         optimizer=args.optimizer,
+        label_smoothing=args.label_smoothing,
         teacher=args.teacher,
         teacher_epochs=args.teacher_epochs,
         teacher_width=args.teacher_width,
