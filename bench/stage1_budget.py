@@ -29,6 +29,8 @@ def main(argv: list[str]) -> None:
     import tensorflow as tf
 
     from adambnn_tf.data.datasets import load_dataset
+    from adambnn_tf.losses import SmoothedSparseCategoricalCrossentropy
+    from adambnn_tf.schedules import StepwiseLinearDecay
     from adambnn_tf.zoo import ReActNetACompact
 
     name, width, epochs, learning_rate, batch_size = argv[:5]
@@ -42,16 +44,11 @@ def main(argv: list[str]) -> None:
         input_shape=(28, 28, 1), stage=1, width_multiplier=width, classifier_activation=None
     )
     steps = TRAIN_EXAMPLES // batch_size
-    schedule = tf.keras.optimizers.schedules.PolynomialDecay(learning_rate, steps * epochs, 0.0)
-    loss = tf.keras.losses.CategoricalCrossentropy(
-        from_logits=True, label_smoothing=label_smoothing
-    )
+    schedule = StepwiseLinearDecay(learning_rate, steps * epochs)
+    loss = SmoothedSparseCategoricalCrossentropy(label_smoothing)
     model.compile(tf.keras.optimizers.Adam(schedule), loss, metrics=["accuracy"])
 
-    def one_hot(images, labels):
-        return images, tf.one_hot(labels, 10)
-
-    test = load_dataset("fashion_mnist", "test", batch_size=256).dataset.map(one_hot)
+    test = load_dataset("fashion_mnist", "test", batch_size=256).dataset
     history = []
     start = time.time()
     for epoch in range(epochs):
@@ -65,7 +62,7 @@ def main(argv: list[str]) -> None:
             seed=3,
             initial_epoch=epoch,
             augment=augment,
-        ).dataset.map(one_hot)
+        ).dataset
         fitted = model.fit(train, epochs=1, verbose=0)
         _, test_accuracy = model.evaluate(test, verbose=0)
         history.append(

@@ -20,6 +20,7 @@ import sys
 import time
 
 from adambnn_tf import main_job
+from adambnn_tf._files import write_atomically
 
 STAGE1_EPOCHS = 7
 
@@ -42,8 +43,9 @@ def main(argv: list[str]) -> None:
         verbose=0,
         weight_decay=(5e-6, 0.0),
     )
-    with open(os.path.join(output_dir, main_job.RUN_CONFIG_FILE), "w") as file:
-        json.dump(config.to_json(), file)
+    write_atomically(
+        os.path.join(output_dir, main_job.RUN_CONFIG_FILE), json.dumps(config.to_json())
+    )
     start = time.time()
     summary = main_job.run_main_job(config)
     stage2 = summary.history["stage2"]
