@@ -5,7 +5,23 @@ from __future__ import annotations
 import larq as lq
 import tensorflow as tf
 
-__all__ = ["SmoothedSparseCategoricalCrossentropy"]
+__all__ = ["SmoothedSparseCategoricalCrossentropy", "check_label_smoothing"]
+
+
+def check_label_smoothing(label_smoothing: float) -> None:
+    """Checks a label-smoothing value.
+
+    # Arguments
+        label_smoothing: the value to check.
+
+    # Raises
+        ValueError: for a value outside `[0, 1)`, naming the usual value.
+    """
+    if not 0.0 <= label_smoothing < 1.0:
+        raise ValueError(
+            f"label_smoothing must be in [0, 1), got {label_smoothing!r}; 0.1 is the usual "
+            "value, 0 turns smoothing off."
+        )
 
 
 @lq.utils.register_keras_custom_object
@@ -47,11 +63,7 @@ class SmoothedSparseCategoricalCrossentropy(tf.keras.losses.Loss):
         reduction: str = tf.keras.losses.Reduction.AUTO,
         name: str = "smoothed_sparse_categorical_crossentropy",
     ):
-        if not 0.0 <= label_smoothing < 1.0:
-            raise ValueError(
-                f"label_smoothing must be in [0, 1), got {label_smoothing!r}; 0.1 is the "
-                "usual value, 0 turns smoothing off."
-            )
+        check_label_smoothing(label_smoothing)
         super().__init__(reduction=reduction, name=name)
         self.label_smoothing = float(label_smoothing)
         self.from_logits = from_logits

@@ -30,7 +30,7 @@ import tensorflow as tf
 
 from adambnn_tf._files import save_model_atomically, write_atomically
 from adambnn_tf.data import load_dataset
-from adambnn_tf.losses import SmoothedSparseCategoricalCrossentropy
+from adambnn_tf.losses import SmoothedSparseCategoricalCrossentropy, check_label_smoothing
 from adambnn_tf.optimizers import OfficialAdam, StageAwareOptimizer
 from adambnn_tf.report.layout import FF_PER_STEP, LATENT_WEIGHTS
 from adambnn_tf.report.recording import EpochTimer, StepMetricCSV, save_latent_weights
@@ -166,11 +166,7 @@ class MainJobConfig:
                 f"train_examples={self.train_examples} is smaller than one batch "
                 f"({self.batch_size}); raise it or lower batch_size."
             )
-        if not 0.0 <= self.label_smoothing < 1.0:
-            raise ValueError(
-                f"label_smoothing must be in [0, 1), got {self.label_smoothing}; 0.1 is the "
-                "usual value, 0 turns it off."
-            )
+        check_label_smoothing(self.label_smoothing)
         if self.label_smoothing and (self.teacher is not None or self.teacher_epochs):
             raise ValueError(
                 "label_smoothing applies to the label loss, which distillation replaces with "
