@@ -144,13 +144,11 @@ def test_compact_model_with_a_trained_teacher_records_its_time_and_resumes(tmp_p
 
 
 def test_label_smoothing_option_reaches_the_config_and_is_checked():
-    import argparse
-
-    from adambnn_tf.cli.train import add_parser, config_from_args
+    from adambnn_tf.cli import build_parser
+    from adambnn_tf.cli.train import config_from_args
     from adambnn_tf.main_job import MainJobConfig
 
-    parser = argparse.ArgumentParser()
-    add_parser(parser.add_subparsers())
+    parser = build_parser()
     args = parser.parse_args(["train", "--label-smoothing", "0.1"])
     assert config_from_args(args).label_smoothing == 0.1
     assert config_from_args(parser.parse_args(["train"])).label_smoothing == 0.0
