@@ -51,7 +51,7 @@ _log = logging.getLogger(__name__)
 
 RUN_CONFIG_FILE = "run.json"
 # Options that do not change what is trained: a run may resume with other values.
-_NOT_TRAINING_OPTIONS = ("export", "export_test_examples", "report", "verbose")
+_NOT_TRAINING_OPTIONS = ("export", "export_test_examples", "report", "verbose", "track_every")
 SCHEMES = ("two-step", "one-step")
 OPTIMIZERS = ("adam", "sgd")
 SCHEDULES = ("stepwise", "epochwise")
@@ -110,6 +110,10 @@ class MainJobConfig:
         export_test_examples: compare the exported model with Keras on the first N test
             examples (LCE's interpreter runs one image at a time, with reference kernels on
             x86: minutes for 10,000 images); `None` for all of them.
+        track_every: measure the FF-ratio and the share of saturated activations in every
+            training step (1, the paper's per-iteration measure) or in every n-th step only;
+            measuring every step costs about a fifth of the step time of
+            `reactnet_a_compact` (`bench/RESULTS.md`). C2I is measured at epoch ends either way.
         export: export the final model to `.tflite` with LCE.
         report: write the Markdown report.
         verbose: Keras progress bars (1) or not (0).
@@ -137,6 +141,7 @@ class MainJobConfig:
     train_examples: int | None = None
     test_examples: int | None = None
     export_test_examples: int | None = 2000
+    track_every: int = 1
     export: bool = True
     report: bool = True
     verbose: int = 1
@@ -167,6 +172,13 @@ class MainJobConfig:
                 f"({self.batch_size}); raise it or lower batch_size."
             )
         check_label_smoothing(self.label_smoothing)
+        if isinstance(self.track_every, bool) or not isinstance(self.track_every, int):
+            raise ValueError(f"track_every must be an integer, got {self.track_every!r}.")
+        if self.track_every < 1:
+            raise ValueError(
+                f"track_every must be 1 (every step) or more (every n-th step), got "
+                f"{self.track_every}."
+            )
         if self.label_smoothing and (self.teacher is not None or self.teacher_epochs):
             raise ValueError(
                 "label_smoothing applies to the label loss, which distillation replaces with "
@@ -474,7 +486,9 @@ def run_main_job(
                 os.path.join(config.output_dir, "tensorboard", f"stage{stage}"),
                 update_freq="epoch",
             ),
-            StepMetricCSV(os.path.join(stage_dir, FF_PER_STEP), key="ff_ratio_step"),
+            StepMetricCSV(
+                os.path.join(stage_dir, FF_PER_STEP), key="ff_ratio_step", every=config.track_every
+            ),
             EpochTimer(),
         ]
         if config.verbose:
@@ -504,6 +518,7 @@ def run_main_job(
         callbacks_fn=callbacks_fn,
         track_saturation=True,
         ff_step_values=True,
+        tracking_every_n_steps=config.track_every,
         one_step=config.scheme == "one-step",
         steps_per_epoch=steps_per_epoch,
         seed=config.seed,

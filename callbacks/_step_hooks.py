@@ -23,11 +23,18 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Sequence
 
+import numpy as np
 import tensorflow as tf
 
 from adambnn_tf.quantizers import is_latent_weight
 
-__all__ = ["StepContext", "TrainStepHook", "current_step_context", "latent_weights"]
+__all__ = [
+    "StepContext",
+    "StepSampler",
+    "TrainStepHook",
+    "current_step_context",
+    "latent_weights",
+]
 
 _REGISTRY_ATTRIBUTE = "_adambnn_train_step_hooks"
 _thread_state = threading.local()  # MirroredStrategy traces each replica in its own thread.
@@ -42,11 +49,13 @@ class StepContext:
     """What the hooks of one traced training step share (one per replica and trace).
 
     `binarizer_counts` maps a binarizer's `id` to the `(outside, total)` counts that its
-    forward pass recorded during this step (see `BinarizerSaturation`).
+    forward pass recorded during this step (see `BinarizerSaturation`); `count_binarizers` is
+    `None` (count in every step) or a boolean tensor: whether this step counts.
     """
 
     def __init__(self):
         self.binarizer_counts: dict[int, list[tuple[tf.Tensor, tf.Tensor]]] = {}
+        self.count_binarizers: tf.Tensor | None = None
 
 
 def current_step_context() -> StepContext | None:
@@ -69,6 +78,8 @@ def _make_train_step(model: tf.keras.Model, registry: _Registry):
         context = StepContext()
         _thread_state.context = context
         try:
+            for hook in list(registry.hooks):
+                hook.before_train_step(context)
             logs = dict(base(data))
             hook_logs = {}
             for hook in list(registry.hooks):
@@ -181,13 +192,65 @@ def on_read_variable(initial_value, name: str, dtype=None) -> tf.Variable:
     )
 
 
+class StepSampler:
+    """Which training steps a hook measures: steps `0, n, 2n, ...` of the training.
+
+    Steps are counted from the start of training (0-based, `epoch * steps_per_epoch + batch`),
+    so a resumed `fit(initial_epoch=k)` measures the same steps as an uninterrupted one. With
+    `every_n_steps=1` every step is measured and no counter is kept.
+
+    # Arguments
+        every_n_steps: the sampling period, a positive integer.
+
+    # Raises
+        ValueError: if `every_n_steps` is not a positive integer.
+    """
+
+    def __init__(self, every_n_steps: int):
+        if isinstance(every_n_steps, bool) or not isinstance(every_n_steps, int | np.integer):
+            raise ValueError(f"every_n_steps must be a positive integer, got {every_n_steps!r}.")
+        if every_n_steps < 1:
+            raise ValueError(f"every_n_steps must be at least 1, got {every_n_steps}.")
+        self.every_n_steps = int(every_n_steps)
+        self._index: tf.Variable | None = None
+
+    @property
+    def samples_all(self) -> bool:
+        """Whether every step is measured."""
+        return self.every_n_steps == 1
+
+    def build(self) -> None:
+        """Creates the step counter (call under the model's distribution strategy)."""
+        if not self.samples_all and self._index is None:
+            self._index = on_read_variable(tf.constant(0, tf.int64), "step_index")
+
+    def start_epoch(self, epoch: int, steps_per_epoch: int | None) -> None:
+        """Sets the counter to the first step of `epoch` (kept running if steps are unknown)."""
+        if self._index is not None and steps_per_epoch:
+            self._index.assign(epoch * steps_per_epoch)
+
+    def next_step(self) -> tuple[tf.Tensor, tf.Tensor]:
+        """Advances the counter, in the traced step.
+
+        # Returns
+            `(measured, before_measured)`: whether this step is measured, and whether the
+            next one is (hooks that compare with the previous step record then).
+        """
+        index = self._index.read_value()
+        self._index.assign(index + 1)
+        period = tf.constant(self.every_n_steps, tf.int64)
+        return tf.equal(index % period, 0), tf.equal((index + 1) % period, 0)
+
+
 class TrainStepHook(tf.keras.callbacks.Callback):
     """Base class: a callback whose per-step work runs inside the compiled training step.
 
     Subclasses implement `build(model)` (create the state, under the model's distribution
     strategy) and `after_train_step(context) -> dict of scalar tensors` (the TF ops run after
-    each update; the dict is merged into the step's logs). The state lives in `self.state`, a
-    `tf.Module`, so that it can be checkpointed with `tf.train.Checkpoint(..., hook=cb.state)`.
+    each update; the dict is merged into the step's logs), and optionally
+    `before_train_step(context)` (ops run before the forward pass). The state lives in
+    `self.state`, a `tf.Module`, so that it can be checkpointed with
+    `tf.train.Checkpoint(..., hook=cb.state)`.
     """
 
     def __init__(self):
@@ -209,6 +272,9 @@ class TrainStepHook(tf.keras.callbacks.Callback):
 
     def _build(self, model: tf.keras.Model) -> None:
         raise NotImplementedError
+
+    def before_train_step(self, context: StepContext) -> None:
+        """TF ops run before the model's step (forward, backward, update); none by default."""
 
     def after_train_step(self, context: StepContext) -> dict[str, tf.Tensor]:
         raise NotImplementedError

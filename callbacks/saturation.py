@@ -13,7 +13,13 @@ import tensorflow as tf
 
 from adambnn_tf.quantizers import RSign
 
-from ._step_hooks import StepContext, TrainStepHook, current_step_context, on_read_variable
+from ._step_hooks import (
+    StepContext,
+    StepSampler,
+    TrainStepHook,
+    current_step_context,
+    on_read_variable,
+)
 
 __all__ = ["BinarizerSaturation"]
 
@@ -36,9 +42,20 @@ def _count_inputs(quantizer: RSign) -> None:
     def call(inputs):
         context = current_step_context()
         if context is not None:
-            shifted = inputs + tf.cast(quantizer.threshold, inputs.dtype)
-            outside = tf.math.count_nonzero(tf.abs(shifted) > 1.0, dtype=tf.int64)
-            total = tf.size(shifted, out_type=tf.int64)
+
+            def count_outside():
+                shifted = inputs + tf.cast(quantizer.threshold, inputs.dtype)
+                return tf.math.count_nonzero(tf.abs(shifted) > 1.0, dtype=tf.int64)
+
+            total = tf.size(inputs, out_type=tf.int64)
+            if context.count_binarizers is None:
+                outside = count_outside()
+            else:
+                # Steps that do not count run none of the counting ops.
+                outside = tf.cond(
+                    context.count_binarizers, count_outside, lambda: tf.constant(0, tf.int64)
+                )
+                total = tf.where(context.count_binarizers, total, tf.constant(0, tf.int64))
             context.binarizer_counts.setdefault(id(quantizer), []).append((outside, total))
         return original_call(inputs)
 
@@ -55,6 +72,11 @@ class BinarizerSaturation(TrainStepHook):
     `per_layer=True`, `saturation/<binarizer>` (e.g. `saturation/conv1/r_sign`; the first is
     the first binary layer that Fig. 3 of the paper shows).
 
+    Counting adds a few elementwise ops per binarizer to the forward pass (about 13% of a
+    training step of `ReActNetACompact`, `bench/RESULTS.md`). With `every_n_steps=n` only the
+    steps `0, n, 2n, ...` of the training count (the others skip the ops), so the shares are
+    over a sample of the steps.
+
     !!! example
         ```python
         model.fit(data, epochs=2, callbacks=[adambnn_tf.callbacks.BinarizerSaturation()])
@@ -63,15 +85,18 @@ class BinarizerSaturation(TrainStepHook):
     # Arguments
         per_layer: also log one share per binarizer.
         prefix: the log-key prefix.
+        every_n_steps: count in every step (1) or only in every n-th step of the training.
 
     # Raises
-        ValueError: (at `fit`) if the model has no `RSign` binarizer.
+        ValueError: for `every_n_steps` below 1, or (at `fit`) if the model has no `RSign`
+            binarizer.
     """
 
-    def __init__(self, per_layer: bool = True, prefix: str = "saturation"):
+    def __init__(self, per_layer: bool = True, prefix: str = "saturation", every_n_steps: int = 1):
         super().__init__()
         self.per_layer = per_layer
         self.prefix = prefix
+        self.sampler = StepSampler(every_n_steps)
 
     def _build(self, model):
         self._quantizers = [m for m in model.submodules if isinstance(m, RSign)]
@@ -86,10 +111,16 @@ class BinarizerSaturation(TrainStepHook):
         for quantizer in self._quantizers:
             _count_inputs(quantizer)
         self.state = _SaturationState(len(self._quantizers))
+        self.sampler.build()
 
     def on_epoch_begin(self, epoch, logs=None):
         self.state.epoch_outside.assign(tf.zeros_like(self.state.epoch_outside))
         self.state.epoch_total.assign(tf.zeros_like(self.state.epoch_total))
+        self.sampler.start_epoch(epoch, (getattr(self, "params", None) or {}).get("steps"))
+
+    def before_train_step(self, context: StepContext) -> None:
+        if not self.sampler.samples_all:
+            context.count_binarizers, _ = self.sampler.next_step()
 
     def after_train_step(self, context: StepContext) -> dict[str, tf.Tensor]:
         outside, total = [], []

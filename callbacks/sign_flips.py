@@ -16,6 +16,7 @@ from adambnn_tf.quantizers import is_latent_weight
 
 from ._step_hooks import (
     StepContext,
+    StepSampler,
     TrainStepHook,
     latent_value,
     latent_weights,
@@ -85,6 +86,12 @@ class FFRatio(TrainStepHook):
     whatever the callback order. The first update of each `fit` call compares with the signs at
     the start of that call.
 
+    Comparing all signs costs time in every step (about 15% of a training step of
+    `ReActNetACompact` together with `C2IRatio`, `bench/RESULTS.md`). With `every_n_steps=n`
+    only steps `0, n, 2n, ...` of the training are measured (the signs are kept from the step
+    before each of them), so the means are over the measured updates: an unbiased sample of the
+    same per-update ratio, at about `1/n` of the cost.
+
     !!! example
         ```python
         history = model.fit(data, epochs=3, callbacks=[adambnn_tf.callbacks.FFRatio()])
@@ -99,9 +106,12 @@ class FFRatio(TrainStepHook):
         jit_compile: fuse the per-layer sign comparison with XLA (one pass over the weights).
             Off by default: on the 2-core benchmark machine it was not measurably faster than
             TensorFlow's own ops (`bench/RESULTS.md`), and it compiles one kernel per shape.
+        every_n_steps: measure every step (1) or only every n-th step of the training;
+            `ff_ratio_step` then holds the latest measured value.
 
     # Raises
-        ValueError: (at `fit`) if the model has no latent weights.
+        ValueError: for `every_n_steps` below 1, or (at `fit`) if the model has no latent
+            weights.
     """
 
     def __init__(
@@ -111,6 +121,7 @@ class FFRatio(TrainStepHook):
         latent_filter: Callable[[tf.Variable], bool] = is_latent_weight,
         prefix: str = "ff_ratio",
         jit_compile: bool = False,
+        every_n_steps: int = 1,
     ):
         super().__init__()
         self.per_layer = per_layer
@@ -118,12 +129,17 @@ class FFRatio(TrainStepHook):
         self.latent_filter = latent_filter
         self.prefix = prefix
         self.jit_compile = jit_compile
+        self.sampler = StepSampler(every_n_steps)
 
     def _build(self, model):
         self._variables = latent_weights(model, self.latent_filter)
         self.layer_names = layer_keys(self._variables, _KERNEL_SUFFIXES, model.name)
         self._sizes = np.array([v.shape.num_elements() for v in self._variables], np.float64)
         self.state = _FFState(self._variables)
+        # Outside `state`, so that checkpoints keep their layout: the counter is set from the
+        # epoch at each epoch's start, and the last step value only feeds the step logs.
+        self.sampler.build()
+        self._last_step_flips = on_read_variable(tf.constant(0.0, tf.float64), "last_step_flips")
 
     def on_train_begin(self, logs=None):
         for previous, variable in zip(self.state.previous_signs, self._variables, strict=True):
@@ -132,36 +148,72 @@ class FFRatio(TrainStepHook):
     def on_epoch_begin(self, epoch, logs=None):
         self.state.epoch_flips.assign(tf.zeros_like(self.state.epoch_flips))
         self.state.epoch_steps.assign(0.0)
+        self.sampler.start_epoch(epoch, (getattr(self, "params", None) or {}).get("steps"))
 
-    def after_train_step(self, context: StepContext) -> dict[str, tf.Tensor]:
-        state = self.state
+    def _flips(self) -> tf.Tensor:
+        """Counts each layer's flips since the recorded signs, and records the new signs."""
         compare = _fused_signs_and_changes if self.jit_compile else _signs_and_changes
         flips = []
-        for previous, variable in zip(state.previous_signs, self._variables, strict=True):
+        for previous, variable in zip(self.state.previous_signs, self._variables, strict=True):
             now, changed = compare(latent_value(variable), previous.read_value())
             flips.append(tf.cast(changed, tf.float64))
             previous.assign(now)
-        flips = tf.stack(flips)
+        return tf.stack(flips)
+
+    def _record_signs(self) -> tf.Tensor:
+        for previous, variable in zip(self.state.previous_signs, self._variables, strict=True):
+            previous.assign(tf.greater_equal(latent_value(variable), 0))
+        return tf.constant(True)
+
+    def _sampled_flips(self) -> tuple[tf.Tensor, tf.Tensor]:
+        """This step's flips per layer, and whether the step counts (1.0) or not (0.0)."""
+        if self.sampler.samples_all:
+            return self._flips(), tf.constant(1.0, tf.float64)
+        measured, before_measured = self.sampler.next_step()
+        layers = len(self._variables)
+        flips = tf.cond(measured, self._flips, lambda: tf.zeros(layers, tf.float64))
+        # A measured step records its signs itself; the step before a measured one records them
+        # for it. (With every_n_steps=1 both happen in every step, without the conditions.)
+        tf.cond(
+            tf.logical_and(before_measured, tf.logical_not(measured)),
+            self._record_signs,
+            lambda: tf.constant(False),
+        )
+        return flips, tf.cast(measured, tf.float64)
+
+    def after_train_step(self, context: StepContext) -> dict[str, tf.Tensor]:
+        state = self.state
+        flips, counted = self._sampled_flips()
         sizes = tf.constant(self._sizes)
         epoch_flips = state.epoch_flips.read_value() + flips
-        epoch_steps = state.epoch_steps.read_value() + 1.0
+        epoch_steps = state.epoch_steps.read_value() + counted
         run_flips = state.run_flips.read_value() + flips
-        run_steps = state.run_steps.read_value() + 1.0
+        run_steps = state.run_steps.read_value() + counted
         state.epoch_flips.assign(epoch_flips)
         state.epoch_steps.assign(epoch_steps)
         state.run_flips.assign(run_flips)
         state.run_steps.assign(run_steps)
         total = float(self._sizes.sum())
+
+        def ratio(count, steps):
+            # An epoch may end before its first measured step when every_n_steps is large.
+            return tf.cast(tf.math.divide_no_nan(count, steps * total), tf.float32)
+
         logs = {
-            self.prefix: tf.cast(tf.reduce_sum(epoch_flips) / (epoch_steps * total), tf.float32),
-            f"{self.prefix}_run": tf.cast(
-                tf.reduce_sum(run_flips) / (run_steps * total), tf.float32
-            ),
+            self.prefix: ratio(tf.reduce_sum(epoch_flips), epoch_steps),
+            f"{self.prefix}_run": ratio(tf.reduce_sum(run_flips), run_steps),
         }
         if self.log_step_value:
-            logs[f"{self.prefix}_step"] = tf.cast(tf.reduce_sum(flips) / total, tf.float32)
+            if self.sampler.samples_all:
+                step_flips = tf.reduce_sum(flips)
+            else:
+                step_flips = tf.where(
+                    counted > 0, tf.reduce_sum(flips), self._last_step_flips.read_value()
+                )
+                self._last_step_flips.assign(step_flips)
+            logs[f"{self.prefix}_step"] = ratio(step_flips, 1.0)
         if self.per_layer:
-            per_layer = tf.cast(epoch_flips / (epoch_steps * sizes), tf.float32)
+            per_layer = tf.cast(tf.math.divide_no_nan(epoch_flips, epoch_steps * sizes), tf.float32)
             for index, name in enumerate(self.layer_names):
                 logs[f"{self.prefix}/{name}"] = per_layer[index]
         return logs
@@ -169,6 +221,8 @@ class FFRatio(TrainStepHook):
     def run_mean(self) -> float:
         """The mean FF-ratio over all iterations so far (host read, for reports)."""
         steps = float(self.state.run_steps.numpy())
+        if not steps:
+            return 0.0
         return float(self.state.run_flips.numpy().sum() / (steps * self._sizes.sum()))
 
 

@@ -120,8 +120,14 @@ def test_compact_model_with_a_trained_teacher_records_its_time_and_resumes(tmp_p
         export=False,
         report=False,
         verbose=0,
+        track_every=2,
     )
     summary = run_main_job(config)
+    for stage in ("stage1", "stage2"):
+        # 2 steps per stage, FF measured in every second one: step 0 only, in the file too.
+        rows = (tmp_path / "run" / stage / "ff_ratio_per_step.csv").read_text().splitlines()
+        assert rows[0] == "step,ff_ratio" and rows[1].startswith("0,") and len(rows) == 2
+        assert summary.history[stage]["ff_ratio"][0] == pytest.approx(float(rows[1][2:]))
     teacher_history = summary.history["teacher"]
     assert len(teacher_history["loss"]) == 2 and len(teacher_history["val_accuracy"]) == 2
     assert (tmp_path / "run" / "teacher" / "model.h5").is_file()
@@ -156,6 +162,19 @@ def test_label_smoothing_option_reaches_the_config_and_is_checked():
         MainJobConfig(label_smoothing=1.0).validate()
     with pytest.raises(ValueError, match="distillation replaces"):
         MainJobConfig(label_smoothing=0.1, teacher_epochs=2).validate()
+
+
+def test_track_every_option_reaches_the_config_and_is_checked():
+    from adambnn_tf.cli import build_parser
+    from adambnn_tf.cli.train import config_from_args
+    from adambnn_tf.main_job import MainJobConfig
+
+    parser = build_parser()
+    assert config_from_args(parser.parse_args(["train", "--track-every", "10"])).track_every == 10
+    assert config_from_args(parser.parse_args(["train"])).track_every == 1
+    for bad in (0, -3, 2.5):
+        with pytest.raises(ValueError, match="track_every must be"):
+            MainJobConfig(track_every=bad).validate()
 
 
 def test_teacher_options_are_checked():

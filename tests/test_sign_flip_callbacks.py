@@ -115,6 +115,68 @@ def test_ff_and_c2i_equal_a_hand_count(tmp_path, jit_compile):
     assert "train_step" not in model.__dict__
 
 
+def _scripted_fit(model, ff, epochs, steps, initial_epoch=0):
+    """Fits the scripted model in epochs of 2 steps, recording `ff_ratio_step` per step."""
+    return model.fit(
+        np.zeros((6, 2), np.float32),
+        np.zeros((6, 2), np.float32),
+        batch_size=3,
+        epochs=epochs,
+        initial_epoch=initial_epoch,
+        shuffle=False,
+        verbose=0,
+        callbacks=[
+            ff,
+            tf.keras.callbacks.LambdaCallback(
+                on_train_batch_end=lambda batch, logs: steps.append(logs["ff_ratio_step"])
+            ),
+        ],
+    ).history
+
+
+def _scripted_model():
+    states = _hand_made_sequence()
+    model = _ScriptedModel(states[1:])
+    model(tf.zeros((1, 2)))
+    model.first.kernel.latent_variable.assign(states[0][0])
+    model.second.kernel.latent_variable.assign(states[0][1])
+    model.compile(optimizer="sgd")
+    return model
+
+
+def test_sampled_ff_measures_every_nth_update_across_resumption():
+    # Every third step of 3 epochs of 2: steps 0 and 3, with 2 and 8 of 16 signs flipped;
+    # epoch 3 has no measured step. Step 3 must compare with the signs after step 2.
+    steps = []
+    model = _scripted_model()
+    history = _scripted_fit(model, FFRatio(log_step_value=True, every_n_steps=3), 3, steps)
+    np.testing.assert_allclose(steps, np.array([2, 2, 2, 8, 8, 8]) / 16, rtol=1e-6)
+    np.testing.assert_allclose(history["ff_ratio"], [2 / 16, 8 / 16, 0], rtol=1e-6)
+    np.testing.assert_allclose(history["ff_ratio/first"], [2 / 8, 0, 0], rtol=1e-6)
+    np.testing.assert_allclose(history["ff_ratio/second"], [0, 8 / 8, 0], rtol=1e-6)
+    np.testing.assert_allclose(history["ff_ratio_run"], [2 / 16, 10 / 32, 10 / 32], rtol=1e-6)
+
+    # Resumed at epoch 2 with a new callback (a new process): steps are counted from the start
+    # of training, so step 3 is measured again (counting from the resumption would measure
+    # step 2, with no flip, instead).
+    resumed_steps = []
+    model = _scripted_model()
+    _scripted_fit(model, FFRatio(log_step_value=True, every_n_steps=3), 1, [])
+    resumed_ff = FFRatio(log_step_value=True, every_n_steps=3)
+    resumed = _scripted_fit(model, resumed_ff, 3, resumed_steps, initial_epoch=1)
+    np.testing.assert_allclose(resumed_steps[1:], steps[3:], rtol=1e-6)
+    np.testing.assert_allclose(resumed["ff_ratio"], history["ff_ratio"][1:], rtol=1e-6)
+    assert resumed_ff.run_mean() == pytest.approx(8 / 16)
+
+
+@pytest.mark.parametrize("every_n_steps", [0, -1, 1.5, True])
+def test_sampling_period_must_be_a_positive_integer(every_n_steps):
+    with pytest.raises(ValueError, match="every_n_steps must be"):
+        FFRatio(every_n_steps=every_n_steps)
+    with pytest.raises(ValueError, match="every_n_steps must be"):
+        BinarizerSaturation(every_n_steps=every_n_steps)
+
+
 def test_c2i_reference_from_another_callback():
     states = _hand_made_sequence()
     model = _ScriptedModel(states[1:])
@@ -237,6 +299,59 @@ def test_saturation_equals_hand_count_single_and_mirrored(two_cpu_strategy):
         assert saturation.layer_names[0].startswith("conv/r_sign")
         assert history.history[f"saturation/{saturation.layer_names[0]}"][0] == values[-1]
     np.testing.assert_allclose(values, [_hand_saturation(model)] * 2, rtol=1e-6)
+
+
+def test_sampled_tracking_counts_only_the_sampled_steps(two_cpu_strategy):
+    # 4 steps of 8 images per epoch, every third step measured: batches 0 and 3 of epoch 1,
+    # batch 2 of epoch 2 (training steps 0, 3 and 6).
+    images, labels = _data()
+    threshold = np.array([0.3, -0.2], np.float32)
+
+    def share(*batches):
+        chosen = np.concatenate([images[8 * b : 8 * b + 8] for b in batches])
+        return np.mean(np.abs(chosen + threshold) > 1)
+
+    for strategy in (tf.distribute.get_strategy(), two_cpu_strategy):
+        with strategy.scope():
+            model = _tiny_bnn(seed=2)
+            model.compile(tf.keras.optimizers.legacy.SGD(0.0), "sparse_categorical_crossentropy")
+        model.get_layer("conv").input_quantizer.threshold.assign(threshold)
+        history = model.fit(
+            images,
+            labels,
+            batch_size=8,
+            epochs=2,
+            shuffle=False,
+            verbose=0,
+            callbacks=[BinarizerSaturation(every_n_steps=3)],
+        )
+        np.testing.assert_allclose(history.history["saturation"], [share(0, 3), share(2)])
+
+    # A real training: FF measured in the first step of each of 3 epochs of 2 steps.
+    model = _tiny_bnn(seed=4)
+    images, labels = _data()
+    model.compile(
+        tf.keras.optimizers.legacy.Adam(1e-2),
+        tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
+    kernels = [model.get_layer("conv").kernel.latent_variable.numpy()]
+    record = tf.keras.callbacks.LambdaCallback(
+        on_train_batch_end=lambda b, logs: kernels.append(
+            model.get_layer("conv").kernel.latent_variable.numpy()
+        )
+    )
+    history = model.fit(
+        images,
+        labels,
+        batch_size=16,
+        epochs=3,
+        shuffle=False,
+        verbose=0,
+        callbacks=[FFRatio(every_n_steps=2), BinarizerSaturation(every_n_steps=2), record],
+    )
+    flips, _ = _hand_counts(kernels)
+    assert flips[::2].max() > 0
+    np.testing.assert_allclose(history.history["ff_ratio"], flips[::2], rtol=1e-5)
 
 
 def test_histograms_are_written(tmp_path):

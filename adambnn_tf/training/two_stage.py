@@ -149,6 +149,8 @@ class TwoStageTraining:
         track_saturation: also log the share of binarizer inputs outside [-1, 1].
         ff_step_values: also log each iteration's FF-ratio as `ff_ratio_step` (batch logs),
             e.g. for `adambnn_tf.report.recording.StepMetricCSV`.
+        tracking_every_n_steps: measure the FF-ratio and the saturation in every step (1) or
+            in every n-th step only (faster; `FFRatio(every_n_steps=...)`).
         one_step: skip stage 1 and train stage 2 (binary weights) from scratch, the paper's
             one-step baseline; `run` then returns `(None, stage2)`.
         batch_size: batch size for an unbatched `train_data` dataset.
@@ -185,6 +187,7 @@ class TwoStageTraining:
         c2i_reference: str = "stage",
         track_saturation: bool = False,
         ff_step_values: bool = False,
+        tracking_every_n_steps: int = 1,
         one_step: bool = False,
         batch_size: int | None = None,
         shuffle_buffer: int | None = None,
@@ -233,6 +236,7 @@ class TwoStageTraining:
         self.c2i_reference = c2i_reference
         self.track_saturation = track_saturation
         self.ff_step_values = ff_step_values
+        self.tracking_every_n_steps = tracking_every_n_steps
         self.one_step = one_step
         self.batch_size = batch_size
         self.shuffle_buffer = shuffle_buffer
@@ -401,10 +405,12 @@ class TwoStageTraining:
     def _tracking_callbacks(self, stage: int, fit_model: tf.keras.Model) -> dict:
         tracking = {}
         if self.track_sign_flips:
-            tracking["ff_ratio"] = FFRatio(log_step_value=self.ff_step_values)
+            tracking["ff_ratio"] = FFRatio(
+                log_step_value=self.ff_step_values, every_n_steps=self.tracking_every_n_steps
+            )
             tracking["c2i_ratio"] = C2IRatio()
         if self.track_saturation:
-            tracking["saturation"] = BinarizerSaturation()
+            tracking["saturation"] = BinarizerSaturation(every_n_steps=self.tracking_every_n_steps)
         for callback in tracking.values():
             callback.build(fit_model)
         return tracking
