@@ -19,13 +19,9 @@ from __future__ import annotations
 import larq as lq
 import tensorflow as tf
 
+from adambnn_tf._checks import check_positive_int
+
 __all__ = ["EpochwiseLinearDecay", "StepwiseLinearDecay"]
-
-
-def _check_positive_int(value, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}.")
-    return value
 
 
 @lq.utils.register_keras_custom_object
@@ -61,8 +57,8 @@ class EpochwiseLinearDecay(tf.keras.optimizers.schedules.LearningRateSchedule):
     ):
         super().__init__()
         self.initial_learning_rate = float(initial_learning_rate)
-        self.epochs = _check_positive_int(epochs, "epochs")
-        self.steps_per_epoch = _check_positive_int(steps_per_epoch, "steps_per_epoch")
+        self.epochs = check_positive_int(epochs, "epochs")
+        self.steps_per_epoch = check_positive_int(steps_per_epoch, "steps_per_epoch")
         self.name = name
 
     def __call__(self, step):
@@ -105,7 +101,7 @@ class StepwiseLinearDecay(tf.keras.optimizers.schedules.LearningRateSchedule):
     def __init__(self, initial_learning_rate: float, total_steps: int, name: str | None = None):
         super().__init__()
         self.initial_learning_rate = float(initial_learning_rate)
-        self.total_steps = _check_positive_int(total_steps, "total_steps")
+        self.total_steps = check_positive_int(total_steps, "total_steps")
         self.name = name
 
     def __call__(self, step):

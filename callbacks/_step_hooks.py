@@ -23,9 +23,9 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Sequence
 
-import numpy as np
 import tensorflow as tf
 
+from adambnn_tf._checks import check_positive_int
 from adambnn_tf.quantizers import is_latent_weight
 
 __all__ = [
@@ -207,11 +207,7 @@ class StepSampler:
     """
 
     def __init__(self, every_n_steps: int):
-        if isinstance(every_n_steps, bool) or not isinstance(every_n_steps, int | np.integer):
-            raise ValueError(f"every_n_steps must be a positive integer, got {every_n_steps!r}.")
-        if every_n_steps < 1:
-            raise ValueError(f"every_n_steps must be at least 1, got {every_n_steps}.")
-        self.every_n_steps = int(every_n_steps)
+        self.every_n_steps = check_positive_int(every_n_steps, "every_n_steps")
         self._index: tf.Variable | None = None
 
     @property

@@ -164,17 +164,19 @@ def test_label_smoothing_option_reaches_the_config_and_is_checked():
         MainJobConfig(label_smoothing=0.1, teacher_epochs=2).validate()
 
 
-def test_track_every_option_reaches_the_config_and_is_checked():
+@pytest.mark.parametrize("option", ["track_every", "validate_every"])
+def test_speed_options_reach_the_config_and_are_checked(option):
     from adambnn_tf.cli import build_parser
     from adambnn_tf.cli.train import config_from_args
     from adambnn_tf.main_job import MainJobConfig
 
     parser = build_parser()
-    assert config_from_args(parser.parse_args(["train", "--track-every", "10"])).track_every == 10
-    assert config_from_args(parser.parse_args(["train"])).track_every == 1
+    flag = "--" + option.replace("_", "-")
+    assert getattr(config_from_args(parser.parse_args(["train", flag, "10"])), option) == 10
+    assert getattr(config_from_args(parser.parse_args(["train"])), option) == 1
     for bad in (0, -3, 2.5):
-        with pytest.raises(ValueError, match="track_every must be"):
-            MainJobConfig(track_every=bad).validate()
+        with pytest.raises(ValueError, match=f"{option} must be a positive integer"):
+            MainJobConfig(**{option: bad}).validate()
 
 
 def test_teacher_options_are_checked():

@@ -320,3 +320,25 @@ def test_teacher_and_training_time_are_summarised(tmp_path):
     assert rows[0].endswith("| 1 |")  # 60 s of teacher
     assert rows[2].endswith("| 2.5 |")
     assert "Training time, validation included: 5.0 minutes." in summary
+
+
+def test_epochs_without_validation_are_gaps_not_values(tmp_path):
+    # `validate_every > 1` leaves NaN in the val_ histories (written "nan" to history.csv).
+    _write_history(
+        tmp_path / "stage1",
+        [
+            {"epoch": 0, "accuracy": 0.5, "loss": 1.0, "val_accuracy": "nan", "val_loss": "nan"},
+            {"epoch": 1, "accuracy": 0.6, "loss": 0.9, "val_accuracy": 0.875, "val_loss": 0.7},
+            {"epoch": 2, "accuracy": 0.7, "loss": 0.8, "val_accuracy": "nan", "val_loss": "nan"},
+            {"epoch": 3, "accuracy": 0.8, "loss": 0.7, "val_accuracy": 0.8125, "val_loss": 0.6},
+            {"epoch": 4, "accuracy": 0.8, "loss": 0.7, "val_accuracy": "nan", "val_loss": "nan"},
+        ],
+    )
+    text = pathlib.Path(write_report(tmp_path)).read_text()
+    summary = text.split("## Summary")[1].split("##")[0]
+    row = next(line for line in summary.splitlines() if line.startswith("| stage1"))
+    # final val accuracy: the last validated epoch (even when the last epoch has none); best:
+    # the best validated one.
+    assert "| 0.8 | 0.8125 | 0.875 | 0.7 |" in row
+    assert "accuracy.png" in _images(text)
+    assert (tmp_path / "report" / "accuracy.png").read_bytes().startswith(PNG_SIGNATURE)

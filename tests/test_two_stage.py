@@ -242,3 +242,45 @@ def test_stage2_c2i_counts_signs_unchanged_since_the_start_of_stage2(tmp_path):
     unchanged_since_stage2_start = np.mean(np.sign(stage2_end) == np.sign(stage1_end))
     assert stage2.history["c2i_ratio"][-1] == pytest.approx(unchanged_since_stage2_start)
     assert unchanged_since_stage2_start < 1.0  # signs did flip in stage 2
+
+
+def test_validation_every_n_epochs_keeps_histories_aligned_across_a_kill(tmp_path):
+    train, validation = _data()
+
+    def training(output_dir, kill_after=0):
+        return TwoStageTraining(
+            build_model,
+            output_dir,
+            epochs_per_stage=(3, 1),
+            learning_rate=2e-2,
+            batch_size=4,
+            shuffle_buffer=16,
+            seed=7,
+            callbacks_fn=lambda stage: [_KillAfter(kill_after)] if kill_after else [],
+            monitor=None,
+            stage2_init="last",
+            validation_every=2,
+            verbose=0,
+        )
+
+    stage1, stage2 = training(tmp_path / "whole").run(train, validation)
+    # Validation after epochs 2 and 3 (the last) of stage 1, and the only epoch of stage 2.
+    val_accuracy = stage1.history["val_accuracy"]
+    assert np.isnan(val_accuracy[0]) and not np.isnan(val_accuracy[1:]).any()
+    assert len(stage1.history["loss"]) == 3 and not np.isnan(stage1.history["loss"]).any()
+    stage1.model.compile(metrics=["accuracy"])
+    assert val_accuracy[-1] == pytest.approx(stage1.model.evaluate(validation, verbose=0)[-1])
+    assert len(stage2.history["val_accuracy"]) == 1 and not np.isnan(stage2.history["val_loss"][0])
+
+    # Killed in epoch 2 (4 steps per epoch), then resumed: the same aligned history.
+    with pytest.raises(_SimulatedKillError):
+        training(tmp_path / "killed", kill_after=6).run(train, validation)
+    resumed, _ = training(tmp_path / "killed").run(train, validation)
+    assert resumed.history.keys() == stage1.history.keys()
+    for key in stage1.history:
+        np.testing.assert_array_equal(resumed.history[key], stage1.history[key], err_msg=key)
+
+    with pytest.raises(ValueError, match="needs validation after every epoch"):
+        TwoStageTraining(build_model, tmp_path, epochs_per_stage=1, validation_every=2)
+    with pytest.raises(ValueError, match="validation_every must be a positive integer"):
+        TwoStageTraining(build_model, tmp_path, epochs_per_stage=1, validation_every=0)

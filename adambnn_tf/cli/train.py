@@ -107,6 +107,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help="measure FF-ratio and saturation every N training steps (1: every step; 10 "
         "makes a step of the default model about a sixth faster)",
     )
+    parser.add_argument(
+        "--validate-every",
+        type=int,
+        default=MainJobConfig().validate_every,
+        help="evaluate on the test split every N epochs and at the end of each stage "
+        "(1: every epoch)",
+    )
     parser.add_argument("--no-export", dest="export", action="store_false")
     parser.add_argument("--no-report", dest="report", action="store_false")
     parser.add_argument("--quiet", action="store_true", help="no Keras progress bars")
@@ -147,6 +154,7 @@ def config_from_args(args: argparse.Namespace) -> MainJobConfig:
         test_examples=args.test_examples,
         export_test_examples=args.export_test_examples or None,
         track_every=args.track_every,
+        validate_every=args.validate_every,
         export=args.export,
         report=args.report,
         verbose=0 if args.quiet else 1,

@@ -41,7 +41,9 @@ def _table(header: list[str], rows: list[list]) -> list[str]:
 
 
 def _last(values: list[float] | None) -> float:
-    return values[-1] if values else math.nan
+    # The last measured value: epochs without validation hold NaN.
+    finite = [v for v in values or [] if not math.isnan(v)]
+    return finite[-1] if finite else math.nan
 
 
 def _best(values: list[float] | None) -> float:

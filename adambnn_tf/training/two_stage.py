@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 import tensorflow as tf
 
+from adambnn_tf._checks import check_positive_int
 from adambnn_tf.callbacks import BinarizerSaturation, C2IRatio, FFRatio
 from adambnn_tf.distillation import DistillationModel
 from adambnn_tf.optimizers import (
@@ -51,6 +52,18 @@ class StageResult:
     directory: str = ""
 
 
+def _append_epoch(history: dict[str, list[float]], logs: dict[str, float], index: int) -> None:
+    """Appends one epoch's logs at list position `index`, NaN where a key has no value.
+
+    Epochs without validation (`validation_every > 1`) have no `val_*` logs: the lists stay
+    aligned with the epochs, NaN marking the epochs without a value.
+    """
+    for key in [*history, *(key for key in logs if key not in history)]:
+        values = history.setdefault(key, [])
+        values.extend([math.nan] * (index - len(values)))
+        values.append(logs.get(key, math.nan))
+
+
 class _EpochCheckpoint(tf.keras.callbacks.Callback):
     """Commits the epoch: history, best weights, checkpoint and `state.json`, atomically."""
 
@@ -65,8 +78,7 @@ class _EpochCheckpoint(tf.keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         logs = {key: float(value) for key, value in (logs or {}).items()}
         state = self._state
-        for key, value in logs.items():
-            state.history.setdefault(key, []).append(value)
+        _append_epoch(state.history, logs, epoch)
         monitor = self._runner.monitor
         if monitor is not None:
             if monitor not in logs:
@@ -151,6 +163,9 @@ class TwoStageTraining:
             e.g. for `adambnn_tf.report.recording.StepMetricCSV`.
         tracking_every_n_steps: measure the FF-ratio and the saturation in every step (1) or
             in every n-th step only (faster; `FFRatio(every_n_steps=...)`).
+        validation_every: validate after every epoch (1), or after every n-th epoch and the
+            last epoch of each stage; the `val_*` histories hold NaN for the other epochs.
+            Needs a `monitor` that is not a validation log.
         one_step: skip stage 1 and train stage 2 (binary weights) from scratch, the paper's
             one-step baseline; `run` then returns `(None, stage2)`.
         batch_size: batch size for an unbatched `train_data` dataset.
@@ -188,6 +203,7 @@ class TwoStageTraining:
         track_saturation: bool = False,
         ff_step_values: bool = False,
         tracking_every_n_steps: int = 1,
+        validation_every: int = 1,
         one_step: bool = False,
         batch_size: int | None = None,
         shuffle_buffer: int | None = None,
@@ -214,6 +230,13 @@ class TwoStageTraining:
         _check_choice("c2i_reference", c2i_reference, ("stage", "training"))
         if stage2_init == "best" and monitor is None and not one_step:
             raise ValueError("stage2_init='best' needs a monitor; pass monitor=... or 'last'.")
+        check_positive_int(tracking_every_n_steps, "tracking_every_n_steps")
+        check_positive_int(validation_every, "validation_every")
+        if validation_every > 1 and monitor and monitor.startswith("val_"):
+            raise ValueError(
+                f"monitor={monitor!r} needs validation after every epoch; use "
+                "validation_every=1, or monitor=None with stage2_init='last'."
+            )
         if c2i_reference == "training" and not track_sign_flips:
             raise ValueError("c2i_reference='training' needs track_sign_flips=True.")
         self.build_model = build_model
@@ -237,6 +260,7 @@ class TwoStageTraining:
         self.track_saturation = track_saturation
         self.ff_step_values = ff_step_values
         self.tracking_every_n_steps = tracking_every_n_steps
+        self.validation_every = validation_every
         self.one_step = one_step
         self.batch_size = batch_size
         self.shuffle_buffer = shuffle_buffer
@@ -357,6 +381,7 @@ class TwoStageTraining:
                 initial_epoch=state.completed_epochs,
                 steps_per_epoch=steps,
                 validation_data=validation_data,
+                validation_freq=_validation_epochs(epochs, self.validation_every),
                 callbacks=[*tracking.values(), *user_callbacks, committer],
                 verbose=self.verbose,
             )
@@ -440,6 +465,12 @@ class TwoStageTraining:
             tf.train.Checkpoint(c2i_ratio=c2i.state).read(
                 store.checkpoint_prefix(state.last_checkpoint)
             ).expect_partial()
+
+
+def _validation_epochs(epochs: int, every: int) -> list[int]:
+    """The 1-based epochs to validate after (Keras' `validation_freq`): every `every`-th and
+    the last."""
+    return sorted({*range(every, epochs + 1, every), epochs})
 
 
 def _check_choice(name: str, value, choices) -> None:
