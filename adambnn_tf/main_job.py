@@ -120,8 +120,9 @@ class MainJobConfig:
             x86: minutes for 10,000 images); `None` for all of them.
         track_every: measure the FF-ratio and the share of saturated activations in every
             training step (1, the paper's per-iteration measure) or in every n-th step only;
-            measuring every step costs about a fifth of the step time of
-            `reactnet_a_compact` (`bench/RESULTS.md`). C2I is measured at epoch ends either way.
+            measuring every step costs about a tenth of a stage-1 training step of
+            `reactnet_a_compact`, every 10th step nothing measurable (`bench/RESULTS.md`). C2I is
+            measured at epoch ends either way.
         validate_every: evaluate on the test split after every epoch (1), or after every n-th
             epoch and the last epoch of each stage (each evaluation of the 10,000 Fashion-MNIST
             test images takes about 10 s on 2 cores); the `val_*` histories hold NaN for the

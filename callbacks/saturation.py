@@ -72,10 +72,10 @@ class BinarizerSaturation(TrainStepHook):
     `per_layer=True`, `saturation/<binarizer>` (e.g. `saturation/conv1/r_sign`; the first is
     the first binary layer that Fig. 3 of the paper shows).
 
-    Counting adds a few elementwise ops per binarizer to the forward pass (about 13% of a
-    training step of `ReActNetACompact`, `bench/RESULTS.md`). With `every_n_steps=n` only the
-    steps `0, n, 2n, ...` of the training count (the others skip the ops), so the shares are
-    over a sample of the steps.
+    Counting adds a few elementwise ops per binarizer to the forward pass (with `FFRatio`,
+    about a tenth of a training step of `ReActNetACompact`, `bench/RESULTS.md`). With
+    `every_n_steps=n` only the steps `0, n, 2n, ...` of the training count (the others skip the
+    ops), so the shares are over a sample of the steps.
 
     !!! example
         ```python

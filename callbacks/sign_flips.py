@@ -86,8 +86,8 @@ class FFRatio(TrainStepHook):
     whatever the callback order. The first update of each `fit` call compares with the signs at
     the start of that call.
 
-    Comparing all signs costs time in every step (about 15% of a training step of
-    `ReActNetACompact` together with `C2IRatio`, `bench/RESULTS.md`). With `every_n_steps=n`
+    Comparing all signs costs time in every step (with `BinarizerSaturation`, about a tenth of
+    a training step of `ReActNetACompact`, `bench/RESULTS.md`). With `every_n_steps=n`
     only steps `0, n, 2n, ...` of the training are measured (the signs are kept from the step
     before each of them), so the means are over the measured updates: an unbiased sample of the
     same per-update ratio, at about `1/n` of the cost.

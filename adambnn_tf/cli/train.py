@@ -105,7 +105,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         type=int,
         default=MainJobConfig().track_every,
         help="measure FF-ratio and saturation every N training steps (1: every step; 10 "
-        "makes a step of the default model about a sixth faster)",
+        "saves about a tenth of a training step of the default model)",
     )
     parser.add_argument(
         "--validate-every",
