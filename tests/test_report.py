@@ -145,7 +145,7 @@ def test_full_run_directory(full_run):
     # The per-iteration FF table: 50 and 40 iterations, mean of stage 1's values.
     steps = np.arange(50)
     stage1_mean = np.mean(np.where(steps % 10 == 0, 0.0, 0.05 * np.exp(-steps / 20)))
-    assert f"| stage1 | 50 | {stage1_mean:.4g} |" in text
+    assert f"| stage1 | 50 | every step | {stage1_mean:.4g} |" in text
     assert "Nothing: every part was found." in text
 
 
@@ -342,3 +342,31 @@ def test_epochs_without_validation_are_gaps_not_values(tmp_path):
     assert "| 0.8 | 0.8125 | 0.875 | 0.7 |" in row
     assert "accuracy.png" in _images(text)
     assert (tmp_path / "report" / "accuracy.png").read_bytes().startswith(PNG_SIGNATURE)
+
+
+def test_sampled_ff_is_drawn_at_its_recorded_iterations(tmp_path, monkeypatch):
+    # `--track-every 10`: ff_ratio_per_step.csv holds steps 0, 10, ..., 90 of each stage.
+    for stage in ("stage1", "stage2"):
+        _write_history(tmp_path / stage, [{"epoch": 0, "accuracy": 0.5, "loss": 1.0}])
+        rows = "".join(f"{step},{0.01 / (step + 1)}\n" for step in range(0, 100, 10))
+        (tmp_path / stage / "ff_ratio_per_step.csv").write_text("step,ff_ratio\n" + rows)
+    run = read_run(tmp_path)
+    np.testing.assert_array_equal(run.stages[0].ff_steps, np.arange(0, 100, 10))
+
+    from adambnn_tf.report import plots
+
+    drawn = []
+    original_plot = plots.plt.Axes.plot
+
+    def record_plot(axes, x, y, *args, **kwargs):
+        drawn.append(np.asarray(x))
+        return original_plot(axes, x, y, *args, **kwargs)
+
+    monkeypatch.setattr(plots.plt.Axes, "plot", record_plot)
+    assert plots.plot_ff_per_step(run.stages, str(tmp_path / "ff.png"))
+    # Stage 1 at iterations 1, 11, ..., 91; stage 2 continues after stage 1's last one.
+    np.testing.assert_array_equal(drawn[0], np.arange(1, 101, 10))
+    np.testing.assert_array_equal(drawn[1], 91 + np.arange(1, 101, 10))
+    monkeypatch.undo()
+    text = pathlib.Path(write_report(tmp_path)).read_text()
+    assert "| stage1 | 10 | every 10 steps |" in text

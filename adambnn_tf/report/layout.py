@@ -74,12 +74,19 @@ class StageData:
     # Attributes
         name: the stage folder name (`"stage1"`, ...; `"training"` for files in RUN_DIR).
         history: metric name -> one value per epoch (empty if no history file).
-        ff_per_step: the FF-ratio of each iteration (`None` if no file).
+        ff_per_step: the FF-ratio of each recorded iteration (`None` if no file).
+        ff_steps: the (0-based) iterations of `ff_per_step`: `0, 1, 2, ...` for a run that
+            measured every step, `0, 10, 20, ...` for `--track-every 10`.
     """
 
     name: str
     history: dict[str, list[float]]
     ff_per_step: np.ndarray | None
+    ff_steps: np.ndarray | None = None
+
+    def __post_init__(self):
+        if self.ff_per_step is not None and self.ff_steps is None:
+            self.ff_steps = np.arange(len(self.ff_per_step))
 
     @property
     def epochs(self) -> int:
@@ -156,21 +163,28 @@ def _read_history(folder: str, missing: list[str]) -> dict[str, list[float]]:
     return {}
 
 
-def _read_ff_per_step(folder: str, missing: list[str]) -> np.ndarray | None:
+def _read_ff_per_step(
+    folder: str, missing: list[str]
+) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """The per-iteration FF-ratios of a stage and their iterations (`step` column)."""
     path = os.path.join(folder, FF_PER_STEP)
     if not os.path.isfile(path):
         missing.append(f"{path}: no per-iteration FF-ratio")
-        return None
+        return None, None
     try:
         with open(path, newline="") as stream:
             rows = list(csv.DictReader(stream))
         key = find_metric({key: [] for key in (rows[0] if rows else {})}, "ff_ratio", "ff")
         if key is None:
             raise ValueError("no ff_ratio column")
-        return np.asarray([_to_float(row[key]) for row in rows], dtype=np.float64)
+        values = np.asarray([_to_float(row[key]) for row in rows], dtype=np.float64)
+        steps = None
+        if rows and "step" in rows[0]:
+            steps = np.asarray([int(row["step"]) for row in rows], dtype=np.int64)
+        return values, steps
     except (OSError, ValueError, KeyError) as error:
         missing.append(f"{path}: unreadable ({error})")
-        return None
+        return None, None
 
 
 def _read_json(path: str, what: str, missing: list[str]):
@@ -222,7 +236,7 @@ def read_run(run_dir: str | os.PathLike) -> RunData:
         ("training", run_dir)
     ]
     stages = [
-        StageData(name, _read_history(folder, missing), _read_ff_per_step(folder, missing))
+        StageData(name, _read_history(folder, missing), *_read_ff_per_step(folder, missing))
         for name, folder in named
     ]
     config = _read_json(os.path.join(run_dir, RUN_CONFIG), "run configuration", missing)

@@ -92,7 +92,10 @@ def plot_curves_per_stage(
 
 
 def plot_ff_per_step(stages: Sequence[StageData], path: str) -> str | None:
-    """Plots the FF-ratio of every iteration on a log scale, the stages one after another.
+    """Plots the FF-ratio of every recorded iteration on a log scale, the stages in sequence.
+
+    Iterations are placed by their recorded step, so a run that measured every n-th step
+    keeps its true iteration axis.
 
     # Returns
         `path`, or `None` when no stage has per-iteration values.
@@ -103,11 +106,11 @@ def plot_ff_per_step(stages: Sequence[StageData], path: str) -> str | None:
     for stage in stages:
         if stage.ff_per_step is None or not len(stage.ff_per_step):
             continue
-        steps = np.arange(offset + 1, offset + len(stage.ff_per_step) + 1)
+        steps = offset + stage.ff_steps + 1
         # Zero flips cannot be drawn on a log axis; they are left as gaps.
         positive = np.where(stage.ff_per_step > 0, stage.ff_per_step, np.nan)
         axes.plot(steps, positive, linewidth=0.8, label=stage.name)
-        offset += len(stage.ff_per_step)
+        offset = int(steps[-1])
         drawn = True
     if not drawn:
         plt.close(figure)

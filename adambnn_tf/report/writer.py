@@ -122,6 +122,14 @@ def _summary_section(run: RunData, lines: list[str]) -> None:
         lines.extend([f"Training time, validation included: {total:.1f} minutes.", ""])
 
 
+def _sampling(steps: np.ndarray) -> str:
+    """`"every step"` or `"every n steps"`, from the recorded iterations."""
+    gaps = np.unique(np.diff(steps))
+    if len(gaps) == 1 and gaps[0] > 1:
+        return f"every {int(gaps[0])} steps"
+    return "every step" if len(gaps) <= 1 else "irregular steps"
+
+
 def _ff_section(run: RunData, lines: list[str], output_dir: str) -> None:
     lines.extend(["## FF-ratio", ""])
     lines.append(
@@ -135,13 +143,19 @@ def _ff_section(run: RunData, lines: list[str], output_dir: str) -> None:
             [
                 stage.name,
                 len(stage.ff_per_step),
+                _sampling(stage.ff_steps),
                 float(np.nanmean(stage.ff_per_step)),
                 float(stage.ff_per_step[-1]),
             ]
             for stage in run.stages
             if stage.ff_per_step is not None and len(stage.ff_per_step)
         ]
-        lines.extend(_table(["stage", "iterations", "mean FF-ratio", "last FF-ratio"], rows))
+        lines.extend(
+            _table(
+                ["stage", "measured iterations", "measured", "mean FF-ratio", "last FF-ratio"],
+                rows,
+            )
+        )
         _image(lines, path, "FF-ratio per iteration", output_dir)
         return
     keys = _metric_keys(run.stages, "ff_ratio", "ff_ratio")
