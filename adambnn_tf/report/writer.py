@@ -152,7 +152,7 @@ def _ff_section(run: RunData, lines: list[str], output_dir: str) -> None:
         ]
         lines.extend(
             _table(
-                ["stage", "measured iterations", "measured", "mean FF-ratio", "last FF-ratio"],
+                ["stage", "measured iterations", "sampling", "mean FF-ratio", "last FF-ratio"],
                 rows,
             )
         )
