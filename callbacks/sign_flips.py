@@ -172,13 +172,9 @@ class FFRatio(TrainStepHook):
         measured, before_measured = self.sampler.next_step()
         layers = len(self._variables)
         flips = tf.cond(measured, self._flips, lambda: tf.zeros(layers, tf.float64))
-        # A measured step records its signs itself; the step before a measured one records them
-        # for it. (With every_n_steps=1 both happen in every step, without the conditions.)
-        tf.cond(
-            tf.logical_and(before_measured, tf.logical_not(measured)),
-            self._record_signs,
-            lambda: tf.constant(False),
-        )
+        # The step before a measured one records the signs that it compares with (for n >= 2
+        # the two never coincide; n = 1 takes the path above).
+        tf.cond(before_measured, self._record_signs, lambda: tf.constant(False))
         return flips, tf.cast(measured, tf.float64)
 
     def after_train_step(self, context: StepContext) -> dict[str, tf.Tensor]:
