@@ -68,14 +68,20 @@ def _hand_made_sequence():
     return states
 
 
-@pytest.mark.parametrize("jit_compile", [False, True])
-def test_ff_and_c2i_equal_a_hand_count(tmp_path, jit_compile):
+def _scripted_model():
+    """The scripted model at the sequence's starting weights, compiled."""
     states = _hand_made_sequence()
     model = _ScriptedModel(states[1:])
     model(tf.zeros((1, 2)))
     model.first.kernel.latent_variable.assign(states[0][0])
     model.second.kernel.latent_variable.assign(states[0][1])
     model.compile(optimizer="sgd")
+    return model
+
+
+@pytest.mark.parametrize("jit_compile", [False, True])
+def test_ff_and_c2i_equal_a_hand_count(tmp_path, jit_compile):
+    model = _scripted_model()
     ff = FFRatio(log_step_value=True, jit_compile=jit_compile)
     c2i = C2IRatio(jit_compile=jit_compile)
     csv_path = tmp_path / "log.csv"
@@ -132,16 +138,6 @@ def _scripted_fit(model, ff, epochs, steps, initial_epoch=0):
             ),
         ],
     ).history
-
-
-def _scripted_model():
-    states = _hand_made_sequence()
-    model = _ScriptedModel(states[1:])
-    model(tf.zeros((1, 2)))
-    model.first.kernel.latent_variable.assign(states[0][0])
-    model.second.kernel.latent_variable.assign(states[0][1])
-    model.compile(optimizer="sgd")
-    return model
 
 
 def test_sampled_ff_measures_every_nth_update_across_resumption():
