@@ -63,6 +63,7 @@ _NOT_TRAINING_OPTIONS = (
 SCHEMES = ("two-step", "one-step")
 OPTIMIZERS = ("adam", "sgd")
 SCHEDULES = ("stepwise", "epochwise")
+STAGE2_TEACHERS = (None, "stage1")
 PROGRESS_KEYS = ("loss", "accuracy", "ff_ratio", "c2i_ratio", "saturation")
 """The logs shown in the progress bar (all logs, per layer too, go to History/TensorBoard)."""
 
@@ -108,6 +109,9 @@ class MainJobConfig:
             `adambnn_tf.zoo.ResNetTeacher` for this many epochs on the same data, then distil
             it into both stages. Its time counts in the run's training time.
         teacher_width: the teacher's stem channels (its blocks have 1x, 2x and 4x as many).
+        stage2_teacher: `None`, or `"stage1"` to distil the finished stage-1 model into stage
+            2 (in place of `teacher` there): a teacher that needs no training of its own.
+            Stage 1 then keeps `label_smoothing`.
         width_multiplier: the zoo model's width multiplier (`reactnet_a_small` trained here at
             0.25; `reactnet_a_compact` at 1).
         padding: the zoo model's padding convention (`"lce"` for models trained here).
@@ -147,6 +151,7 @@ class MainJobConfig:
     teacher: str | None = None
     teacher_epochs: int = 0
     teacher_width: int = 32
+    stage2_teacher: str | None = None
     width_multiplier: float = 1.0
     padding: str = "lce"
     seed: int = 0
@@ -192,6 +197,16 @@ class MainJobConfig:
             raise ValueError(
                 "label_smoothing applies to the label loss, which distillation replaces with "
                 "the teacher's distribution; drop one of label_smoothing and the teacher."
+            )
+        if self.stage2_teacher not in STAGE2_TEACHERS:
+            raise ValueError(
+                f"Unknown stage2_teacher {self.stage2_teacher!r}; choose one of "
+                f"{STAGE2_TEACHERS}."
+            )
+        if self.stage2_teacher and self.scheme == "one-step":
+            raise ValueError(
+                "stage2_teacher='stage1' distils stage 1, which the one-step scheme skips; "
+                "drop stage2_teacher or use scheme='two-step'."
             )
         if self.teacher_epochs < 0 or self.teacher_width < 1:
             raise ValueError(
@@ -522,6 +537,7 @@ def run_main_job(
             else None
         ),
         teacher=teacher,
+        stage2_teacher=config.stage2_teacher,
         stage2_init="last",
         monitor=None,
         callbacks_fn=callbacks_fn,

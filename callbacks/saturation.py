@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
+from adambnn_tf.distillation import DistillationModel
 from adambnn_tf.quantizers import RSign
 
 from ._step_hooks import (
@@ -70,7 +71,8 @@ class BinarizerSaturation(TrainStepHook):
     (counts are summed across replicas) and over the epoch so far. The logs get `saturation`
     (all binarizers: outside counts summed / input elements summed) and, with
     `per_layer=True`, `saturation/<binarizer>` (e.g. `saturation/conv1/r_sign`; the first is
-    the first binary layer that Fig. 3 of the paper shows).
+    the first binary layer that Fig. 3 of the paper shows). Of a
+    `adambnn_tf.distillation.DistillationModel` only the student's binarizers count.
 
     Counting adds a few elementwise ops per binarizer to the forward pass (with `FFRatio`,
     about a tenth of a training step of `ReActNetACompact`, `bench/RESULTS.md`). With
@@ -99,7 +101,9 @@ class BinarizerSaturation(TrainStepHook):
         self.sampler = StepSampler(every_n_steps)
 
     def _build(self, model):
-        self._quantizers = [m for m in model.submodules if isinstance(m, RSign)]
+        # A distillation teacher runs in the same step; its binarizers are not trained here.
+        trained = model.student if isinstance(model, DistillationModel) else model
+        self._quantizers = [m for m in trained.submodules if isinstance(m, RSign)]
         if not self._quantizers:
             raise ValueError(
                 f"BinarizerSaturation: model {model.name!r} has no RSign binarizer "

@@ -186,3 +186,23 @@ def test_teacher_options_are_checked():
         MainJobConfig(teacher="teacher.h5", teacher_epochs=3).validate()
     with pytest.raises(ValueError, match="teacher_epochs must be 0 or more"):
         MainJobConfig(teacher_epochs=-1).validate()
+
+
+def test_stage2_teacher_option_reaches_the_config_and_is_checked(capsys):
+    from adambnn_tf.cli import build_parser
+    from adambnn_tf.cli.train import config_from_args
+    from adambnn_tf.main_job import MainJobConfig
+
+    parser = build_parser()
+    args = parser.parse_args(["train", "--stage2-teacher", "stage1", "--label-smoothing", "0.1"])
+    config = config_from_args(args)
+    assert config.stage2_teacher == "stage1"
+    config.validate()  # stage 1 keeps label smoothing; stage 2 distils
+    assert config_from_args(parser.parse_args(["train"])).stage2_teacher is None
+    with pytest.raises(SystemExit):
+        parser.parse_args(["train", "--stage2-teacher", "resnet"])
+    assert "invalid choice: 'resnet'" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="Unknown stage2_teacher 'resnet'"):
+        MainJobConfig(stage2_teacher="resnet").validate()
+    with pytest.raises(ValueError, match="one-step scheme skips"):
+        MainJobConfig(stage2_teacher="stage1", scheme="one-step").validate()

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from adambnn_tf.distillation import distribution_loss
 from adambnn_tf.layers import RPReLU
 from adambnn_tf.optimizers import StageAwareOptimizer
 from adambnn_tf.quantizers import RealLatentWeight, ScaledWeightSign
@@ -183,6 +184,52 @@ def test_stage2_starts_from_stage1_best_or_last_with_distillation(tmp_path):
     assert len(stage2.history["loss"]) == 1
     for before, after in zip(teacher_weights, teacher.weights, strict=True):
         np.testing.assert_array_equal(before, after.numpy())
+
+
+def test_stage2_distils_the_stage1_model_and_counts_only_the_students_binarizers(tmp_path):
+    train, _ = _data()
+    images, labels = (np.stack(part) for part in zip(*train.as_numpy_iterator(), strict=True))
+    training = TwoStageTraining(
+        build_model,
+        tmp_path,
+        epochs_per_stage=(2, 1),
+        learning_rate=5e-2,
+        batch_size=16,  # one step per epoch: the epoch's logs are the first step's
+        shuffle_buffer=16,
+        stage2_teacher="stage1",
+        stage2_init="last",
+        monitor=None,
+        track_saturation=True,
+        verbose=0,
+    )
+    stage1, stage2 = training.run(train)
+    # The teacher is stage 1's final model; the student starts from the same weights.
+    teacher, student = build_model(1), build_model(2)
+    for model in (teacher, student):
+        model.set_weights(stage1.model.get_weights())
+    teacher_logits = teacher(images, training=False)
+    student_logits = student(images, training=True)
+    expected_loss = float(tf.reduce_mean(distribution_loss(teacher_logits, student_logits)))
+    label_loss = float(
+        tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True)(labels, student_logits)
+    )
+    assert abs(expected_loss - label_loss) > 1e-3  # the two losses are told apart
+    assert stage2.history["loss"][0] == pytest.approx(expected_loss, rel=1e-5)
+    # Saturation counts the student's binarizer only, not the teacher's, which also runs.
+    per_layer = [key for key in stage2.history if key.startswith("saturation/")]
+    assert len(per_layer) == 1 and per_layer[0].startswith("saturation/binary1/")
+    binarizer_inputs = tf.keras.Model(student.input, student.get_layer("stem_bn").output)(
+        images, training=True
+    ) + student.get_layer("binary1").input_quantizer.threshold
+    assert stage2.history["saturation"][0] == pytest.approx(
+        float(np.mean(np.abs(binarizer_inputs) > 1.0))
+    )
+    with pytest.raises(ValueError, match="stage2_teacher"):
+        TwoStageTraining(build_model, tmp_path, epochs_per_stage=1, stage2_teacher="resnet")
+    with pytest.raises(ValueError, match="one_step"):
+        TwoStageTraining(
+            build_model, tmp_path, epochs_per_stage=1, stage2_teacher="stage1", one_step=True
+        )
 
 
 def test_failed_checkpoint_write_keeps_the_committed_state(tmp_path, monkeypatch):

@@ -16,7 +16,14 @@ from __future__ import annotations
 import argparse
 import sys
 
-from adambnn_tf.main_job import MODELS, OPTIMIZERS, SCHEDULES, SCHEMES, MainJobConfig
+from adambnn_tf.main_job import (
+    MODELS,
+    OPTIMIZERS,
+    SCHEDULES,
+    SCHEMES,
+    STAGE2_TEACHERS,
+    MainJobConfig,
+)
 
 __all__ = ["add_parser", "run", "config_from_args"]
 
@@ -84,6 +91,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         default=defaults.teacher_width,
         help="the ResNetTeacher's stem channels",
     )
+    parser.add_argument(
+        "--stage2-teacher",
+        default=None,
+        choices=[name for name in STAGE2_TEACHERS if name],
+        help="distil this model into stage 2: 'stage1', the finished stage-1 model",
+    )
     parser.add_argument("--width-multiplier", type=float, default=defaults.width_multiplier)
     parser.add_argument("--padding", default=defaults.padding, choices=("lce", "pytorch"))
     parser.add_argument("--seed", type=int, default=defaults.seed)
@@ -146,6 +159,7 @@ def config_from_args(args: argparse.Namespace) -> MainJobConfig:
         teacher=args.teacher,
         teacher_epochs=args.teacher_epochs,
         teacher_width=args.teacher_width,
+        stage2_teacher=args.stage2_teacher,
         width_multiplier=args.width_multiplier,
         padding=args.padding,
         seed=args.seed,

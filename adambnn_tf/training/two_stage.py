@@ -123,6 +123,9 @@ class TwoStageTraining:
 
     With `teacher`, each stage trains a `DistillationModel(student, teacher)` with the official
     distribution loss (the labels are then only used by the metrics and the validation loss).
+    With `stage2_teacher="stage1"`, stage 2 instead distils the finished stage-1 model (the
+    weights stage 2 starts from, with real weights): a teacher that costs no extra training
+    and that stage 2's binary weights can match closely in few epochs.
 
     !!! example
         ```python
@@ -151,6 +154,8 @@ class TwoStageTraining:
         metrics: compiled metrics.
         teacher: optional frozen teacher model (or a zero-argument callable building it,
             called under the strategy's scope) for knowledge distillation.
+        stage2_teacher: `None`, or `"stage1"` to distil stage 1's model (`stage2_init`'s
+            weights) into stage 2, in place of `teacher` there.
         stage2_init: `"best"` or `"last"` stage-1 weights.
         monitor: the epoch log that picks the best epoch; `None` to track none.
         mode: `"max"` or `"min"` for `monitor`.
@@ -194,6 +199,7 @@ class TwoStageTraining:
         loss=None,
         metrics: Sequence = ("accuracy",),
         teacher: tf.keras.Model | Callable[[], tf.keras.Model] | None = None,
+        stage2_teacher: str | None = None,
         stage2_init: str = "best",
         monitor: str | None = "val_accuracy",
         mode: str = "max",
@@ -228,6 +234,11 @@ class TwoStageTraining:
         _check_choice("schedule", schedule, ("epochwise", "stepwise"))
         _check_choice("decay_filter", decay_filter, ("latent", "official"))
         _check_choice("c2i_reference", c2i_reference, ("stage", "training"))
+        _check_choice("stage2_teacher", stage2_teacher, (None, "stage1"))
+        if stage2_teacher and one_step:
+            raise ValueError(
+                "stage2_teacher='stage1' needs stage 1, which one_step=True skips; drop one."
+            )
         if stage2_init == "best" and monitor is None and not one_step:
             raise ValueError("stage2_init='best' needs a monitor; pass monitor=... or 'last'.")
         check_positive_int(tracking_every_n_steps, "tracking_every_n_steps")
@@ -251,6 +262,7 @@ class TwoStageTraining:
         self.loss = loss
         self.metrics = list(metrics)
         self.teacher = teacher
+        self.stage2_teacher = stage2_teacher
         self.stage2_init = stage2_init
         self.monitor = monitor
         self.mode = mode
@@ -332,8 +344,9 @@ class TwoStageTraining:
         with strategy.scope():
             student = self.build_model(stage)
             fit_model = student
-            if self.teacher is not None:
-                fit_model = DistillationModel(student, self._teacher(), name="distillation")
+            teacher = self._teacher_of_stage(stage, state.done)
+            if teacher is not None:
+                fit_model = DistillationModel(student, teacher, name="distillation")
             optimizer = self._optimizer(stage, student, epochs, steps)
             fit_model.compile(optimizer=optimizer, loss=self._loss(), metrics=self.metrics)
             # Create the optimizer's slots now, so that a checkpoint restores them directly.
@@ -396,6 +409,16 @@ class TwoStageTraining:
 
     # Parts of a stage.
 
+    def _teacher_of_stage(self, stage: int, done: bool) -> tf.keras.Model | None:
+        """The stage's frozen teacher, or `None` (also for a finished stage: it trains no more)."""
+        if done:
+            return None
+        if stage == 2 and self.stage2_teacher == "stage1":
+            teacher = self.build_model(1)
+            self._read_stage1_weights(teacher)
+            return teacher
+        return self._teacher() if self.teacher is not None else None
+
     def _teacher(self) -> tf.keras.Model:
         if self._teacher_model is None:
             teacher = self.teacher
@@ -450,16 +473,21 @@ class TwoStageTraining:
             )
         return store, state
 
-    def _initialise_from_stage1(self, student: tf.keras.Model, tracking: dict) -> None:
+    def _read_stage1_weights(self, model: tf.keras.Model) -> None:
+        """Loads stage 1's `stage2_init` weights (best or last) into `model`."""
         store, state = self._stage1_checkpoint()
         name = state.best_checkpoint if self.stage2_init == "best" else state.last_checkpoint
         if name is None:
             raise ValueError("stage 1 recorded no best epoch; use stage2_init='last'.")
-        status = tf.train.Checkpoint(weights=list(student.weights)).read(
+        status = tf.train.Checkpoint(weights=list(model.weights)).read(
             store.checkpoint_prefix(name)
         )
         status.expect_partial().assert_existing_objects_matched()
+
+    def _initialise_from_stage1(self, student: tf.keras.Model, tracking: dict) -> None:
+        self._read_stage1_weights(student)
         if self.c2i_reference == "training":
+            store, state = self._stage1_checkpoint()
             # The stage-1 reference signs, read from stage 1's last checkpoint.
             c2i = tracking["c2i_ratio"]
             tf.train.Checkpoint(c2i_ratio=c2i.state).read(
