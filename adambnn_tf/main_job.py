@@ -200,8 +200,7 @@ class MainJobConfig:
             )
         if self.stage2_teacher not in STAGE2_TEACHERS:
             raise ValueError(
-                f"Unknown stage2_teacher {self.stage2_teacher!r}; choose one of "
-                f"{STAGE2_TEACHERS}."
+                f"Unknown stage2_teacher {self.stage2_teacher!r}; choose one of {STAGE2_TEACHERS}."
             )
         if self.stage2_teacher and self.scheme == "one-step":
             raise ValueError(

@@ -218,9 +218,10 @@ def test_stage2_distils_the_stage1_model_and_counts_only_the_students_binarizers
     # Saturation counts the student's binarizer only, not the teacher's, which also runs.
     per_layer = [key for key in stage2.history if key.startswith("saturation/")]
     assert len(per_layer) == 1 and per_layer[0].startswith("saturation/binary1/")
-    binarizer_inputs = tf.keras.Model(student.input, student.get_layer("stem_bn").output)(
-        images, training=True
-    ) + student.get_layer("binary1").input_quantizer.threshold
+    binarizer_inputs = (
+        tf.keras.Model(student.input, student.get_layer("stem_bn").output)(images, training=True)
+        + student.get_layer("binary1").input_quantizer.threshold
+    )
     assert stage2.history["saturation"][0] == pytest.approx(
         float(np.mean(np.abs(binarizer_inputs) > 1.0))
     )
