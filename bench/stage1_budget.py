@@ -22,8 +22,6 @@ import time
 
 import adambnn_tf  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow is imported)
 
-TRAIN_EXAMPLES = 60000
-
 
 def main(argv: list[str]) -> None:
     import tensorflow as tf
@@ -43,7 +41,8 @@ def main(argv: list[str]) -> None:
     model = ReActNetACompact(
         input_shape=(28, 28, 1), stage=1, width_multiplier=width, classifier_activation=None
     )
-    steps = TRAIN_EXAMPLES // batch_size
+    train_examples = load_dataset("fashion_mnist", "train", batch_size=batch_size).num_examples
+    steps = train_examples // batch_size
     schedule = StepwiseLinearDecay(learning_rate, steps * epochs)
     loss = SmoothedSparseCategoricalCrossentropy(label_smoothing)
     model.compile(tf.keras.optimizers.Adam(schedule), loss, metrics=["accuracy"])
