@@ -370,3 +370,13 @@ def test_sampled_ff_is_drawn_at_its_recorded_iterations(tmp_path, monkeypatch):
     monkeypatch.undo()
     text = pathlib.Path(write_report(tmp_path)).read_text()
     assert "| stage1 | 10 | every 10 steps |" in text
+
+
+def test_ff_sampling_is_named_from_the_recorded_steps():
+    from adambnn_tf.report.writer import _sampling
+
+    assert _sampling(np.arange(0, 50, 10)) == "every 10 steps"
+    assert _sampling(np.arange(7)) == "every step"
+    assert _sampling(np.array([0, 10, 15])) == "irregular steps"
+    # A stage of one epoch shorter than the period records its step 0 only.
+    assert _sampling(np.array([0])) == "step 0 only"

@@ -123,7 +123,9 @@ def _summary_section(run: RunData, lines: list[str]) -> None:
 
 
 def _sampling(steps: np.ndarray) -> str:
-    """`"every step"` or `"every n steps"`, from the recorded iterations."""
+    """`"every step"`, `"every n steps"` or `"step k only"`, from the recorded iterations."""
+    if len(steps) == 1:
+        return f"step {int(steps[0])} only"
     gaps = np.unique(np.diff(steps))
     if len(gaps) == 1 and gaps[0] > 1:
         return f"every {int(gaps[0])} steps"
