@@ -111,7 +111,8 @@ class MainJobConfig:
         teacher_width: the teacher's stem channels (its blocks have 1x, 2x and 4x as many).
         stage2_teacher: `None`, or `"stage1"` to distil the finished stage-1 model into stage
             2 (in place of `teacher` there): a teacher that needs no training of its own.
-            Stage 1 then keeps `label_smoothing`.
+            Stage 1 then keeps `label_smoothing`. (On Fashion-MNIST it did not keep more of
+            stage 1's accuracy than label smoothing did, `bench/RESULTS.md`.)
         width_multiplier: the zoo model's width multiplier (`reactnet_a_small` trained here at
             0.25; `reactnet_a_compact` at 1).
         padding: the zoo model's padding convention (`"lce"` for models trained here).

@@ -124,8 +124,8 @@ class TwoStageTraining:
     With `teacher`, each stage trains a `DistillationModel(student, teacher)` with the official
     distribution loss (the labels are then only used by the metrics and the validation loss).
     With `stage2_teacher="stage1"`, stage 2 instead distils the finished stage-1 model (the
-    weights stage 2 starts from, with real weights): a teacher that costs no extra training
-    and that stage 2's binary weights can match closely in few epochs.
+    weights stage 2 starts from, with real weights): a teacher that costs no training of its
+    own, only its forward pass in each stage-2 step.
 
     !!! example
         ```python
