@@ -35,8 +35,8 @@ from adambnn_tf.losses import SmoothedSparseCategoricalCrossentropy, check_label
 from adambnn_tf.optimizers import OfficialAdam, StageAwareOptimizer
 from adambnn_tf.report.layout import FF_PER_STEP, LATENT_WEIGHTS
 from adambnn_tf.report.recording import EpochTimer, StepMetricCSV, save_latent_weights
-from adambnn_tf.training import TwoStageTraining
 from adambnn_tf.training.teacher import train_teacher
+from adambnn_tf.training.two_stage import STAGE2_TEACHERS, TwoStageTraining
 
 __all__ = [
     "MODELS",
@@ -63,7 +63,6 @@ _NOT_TRAINING_OPTIONS = (
 SCHEMES = ("two-step", "one-step")
 OPTIMIZERS = ("adam", "sgd")
 SCHEDULES = ("stepwise", "epochwise")
-STAGE2_TEACHERS = (None, "stage1")
 PROGRESS_KEYS = ("loss", "accuracy", "ff_ratio", "c2i_ratio", "saturation")
 """The logs shown in the progress bar (all logs, per layer too, go to History/TensorBoard)."""
 

@@ -16,14 +16,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from adambnn_tf.main_job import (
-    MODELS,
-    OPTIMIZERS,
-    SCHEDULES,
-    SCHEMES,
-    STAGE2_TEACHERS,
-    MainJobConfig,
-)
+from adambnn_tf.main_job import MODELS, OPTIMIZERS, SCHEDULES, SCHEMES, MainJobConfig
+from adambnn_tf.training.two_stage import STAGE2_TEACHERS
 
 __all__ = ["add_parser", "run", "config_from_args"]
 

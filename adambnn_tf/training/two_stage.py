@@ -24,11 +24,13 @@ from adambnn_tf.schedules import EpochwiseLinearDecay, StepwiseLinearDecay
 from adambnn_tf.training.checkpoints import StageState, StageStore
 from adambnn_tf.training.data import TrainData, steps_per_epoch_of, training_dataset
 
-__all__ = ["StageResult", "TwoStageTraining"]
+__all__ = ["STAGE2_TEACHERS", "StageResult", "TwoStageTraining"]
 
 _log = logging.getLogger(__name__)
 _STAGES = (1, 2)
 _MODES = ("max", "min")
+STAGE2_TEACHERS = (None, "stage1")
+"""The choices of `TwoStageTraining(stage2_teacher=...)`."""
 
 
 @dataclass
@@ -234,7 +236,7 @@ class TwoStageTraining:
         _check_choice("schedule", schedule, ("epochwise", "stepwise"))
         _check_choice("decay_filter", decay_filter, ("latent", "official"))
         _check_choice("c2i_reference", c2i_reference, ("stage", "training"))
-        _check_choice("stage2_teacher", stage2_teacher, (None, "stage1"))
+        _check_choice("stage2_teacher", stage2_teacher, STAGE2_TEACHERS)
         if stage2_teacher and one_step:
             raise ValueError(
                 "stage2_teacher='stage1' needs stage 1, which one_step=True skips; drop one."
