@@ -22,6 +22,7 @@ import dataclasses
 import io
 import json
 import logging
+import numbers
 import os
 from collections.abc import Callable, Sequence
 
@@ -35,6 +36,7 @@ from adambnn_tf.losses import SmoothedSparseCategoricalCrossentropy, check_label
 from adambnn_tf.optimizers import OfficialAdam, StageAwareOptimizer
 from adambnn_tf.report.layout import FF_PER_STEP, LATENT_WEIGHTS
 from adambnn_tf.report.recording import EpochTimer, StepMetricCSV, save_latent_weights
+from adambnn_tf.schedules import per_stage_learning_rates
 from adambnn_tf.training.teacher import train_teacher
 from adambnn_tf.training.two_stage import STAGE2_TEACHERS, TwoStageTraining
 
@@ -93,7 +95,9 @@ class MainJobConfig:
         data_dir: where the dataset's files are (default: the loader's offline default).
         epochs: epochs of stage 1 and stage 2 (`one-step` uses the second only).
         batch_size: the global batch size.
-        learning_rate: the base learning rate of each stage (linear decay to 0 per stage).
+        learning_rate: the base learning rate of each stage (linear decay to 0 per stage), one
+            number or `(stage1, stage2)`; a trained teacher uses stage 1's, and the one-step
+            scheme stage 2's.
         schedule: `"stepwise"` (default: linear decay every step, which suits short runs) or
             `"epochwise"` (the official schedule: constant within an epoch, the last epoch at
             learning rate 0, so a 1-epoch stage would not train).
@@ -142,7 +146,7 @@ class MainJobConfig:
     data_dir: str | None = None
     epochs: tuple[int, int] = (2, 2)
     batch_size: int = 128
-    learning_rate: float = 2e-3
+    learning_rate: float | tuple[float, float] = 2e-3
     schedule: str = "stepwise"
     weight_decay: tuple[float, float] = (5e-6, 0.0)
     scheme: str = "two-step"
@@ -183,8 +187,7 @@ class MainJobConfig:
             raise ValueError(f"batch_size must be positive, got {self.batch_size}.")
         if self.schedule not in SCHEDULES:
             raise ValueError(f"Unknown schedule {self.schedule!r}; choose one of {SCHEDULES}.")
-        if not self.learning_rate > 0:
-            raise ValueError(f"learning_rate must be positive, got {self.learning_rate}.")
+        per_stage_learning_rates(self.learning_rate)
         if self.train_examples is not None and self.train_examples < self.batch_size:
             raise ValueError(
                 f"train_examples={self.train_examples} is smaller than one batch "
@@ -228,6 +231,8 @@ class MainJobConfig:
         values = dataclasses.asdict(self)
         values["epochs"] = list(self.epochs)
         values["weight_decay"] = list(self.weight_decay)
+        if not isinstance(self.learning_rate, numbers.Real):
+            values["learning_rate"] = list(self.learning_rate)
         return values
 
 
@@ -424,7 +429,7 @@ def _train_teacher(config, train_batches, test_batches, steps_per_epoch, train_i
         teacher_dir,
         epochs=config.teacher_epochs,
         steps_per_epoch=steps_per_epoch,
-        learning_rate=config.learning_rate,
+        learning_rate=per_stage_learning_rates(config.learning_rate)[0],
         validation_data=test_batches,
         callbacks=callbacks,
         strategy=strategy,
@@ -526,7 +531,7 @@ def run_main_job(
         ),
         config.output_dir,
         epochs_per_stage=tuple(config.epochs),
-        learning_rate=config.learning_rate,
+        learning_rate=per_stage_learning_rates(config.learning_rate),
         schedule=config.schedule,
         weight_decay=config.weight_decay[0],
         optimizer_fn=_optimizer_fn(config),

@@ -16,12 +16,48 @@ resume from a checkpoint by themselves and serialize with the optimizer.
 
 from __future__ import annotations
 
+import numbers
+from collections.abc import Sequence
+
 import larq as lq
 import tensorflow as tf
 
 from adambnn_tf._checks import check_positive_int
 
-__all__ = ["EpochwiseLinearDecay", "StepwiseLinearDecay"]
+__all__ = ["EpochwiseLinearDecay", "StepwiseLinearDecay", "per_stage_learning_rates"]
+
+
+def per_stage_learning_rates(learning_rate: float | Sequence[float]) -> tuple[float, float]:
+    """The base learning rates of stage 1 and stage 2, from one value or a pair.
+
+    !!! example
+        ```python
+        per_stage_learning_rates(2e-3)  # (0.002, 0.002)
+        per_stage_learning_rates((2e-3, 1e-3))  # (0.002, 0.001)
+        ```
+
+    # Arguments
+        learning_rate: one positive number for both stages, or `(stage1, stage2)`.
+
+    # Returns
+        `(stage1, stage2)` as floats.
+
+    # Raises
+        ValueError: for anything but one or two positive numbers.
+    """
+    values = (learning_rate,) * 2 if isinstance(learning_rate, numbers.Real) else learning_rate
+    try:
+        values = tuple(values)
+    except TypeError:
+        values = ()
+    if len(values) != 2 or not all(
+        isinstance(v, numbers.Real) and not isinstance(v, bool) and v > 0 for v in values
+    ):
+        raise ValueError(
+            "learning_rate must be a positive number or a pair (stage1, stage2) of them, got "
+            f"{learning_rate!r}."
+        )
+    return float(values[0]), float(values[1])
 
 
 @lq.utils.register_keras_custom_object

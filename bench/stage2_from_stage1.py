@@ -25,6 +25,7 @@ import time
 
 from adambnn_tf import main_job
 from adambnn_tf._files import write_atomically
+from adambnn_tf.schedules import per_stage_learning_rates
 
 
 def stage2_config(source: str, output_dir: str, args: argparse.Namespace):
@@ -37,7 +38,8 @@ def stage2_config(source: str, output_dir: str, args: argparse.Namespace):
         output_dir=output_dir,
         epochs=(recorded["epochs"][0], args.stage2_epochs),
         weight_decay=tuple(recorded["weight_decay"]),
-        learning_rate=args.learning_rate,
+        # Stage 1 keeps the rate it was trained with; the run records both.
+        learning_rate=(per_stage_learning_rates(recorded["learning_rate"])[0], args.learning_rate),
         stage2_teacher=args.stage2_teacher,
         export=False,
         report=False,

@@ -206,3 +206,23 @@ def test_stage2_teacher_option_reaches_the_config_and_is_checked(capsys):
         MainJobConfig(stage2_teacher="resnet").validate()
     with pytest.raises(ValueError, match="one-step scheme skips"):
         MainJobConfig(stage2_teacher="stage1", scheme="one-step").validate()
+
+
+def test_learning_rate_option_takes_one_rate_or_one_per_stage(tmp_path, capsys):
+    from adambnn_tf.cli import build_parser
+    from adambnn_tf.cli.train import config_from_args
+
+    parser = build_parser()
+    both = config_from_args(parser.parse_args(["train", "--learning-rate", "3e-3"]))
+    assert both.learning_rate == 3e-3 and both.to_json()["learning_rate"] == 3e-3
+    per_stage = config_from_args(parser.parse_args(["train", "--learning-rate", "2e-3", "1e-3"]))
+    per_stage.validate()
+    assert per_stage.learning_rate == (2e-3, 1e-3)
+    assert per_stage.to_json()["learning_rate"] == [2e-3, 1e-3]  # run.json holds JSON lists
+    output_dir = tmp_path / "run"
+    assert (
+        main(["train", "--learning-rate", "1e-3", "1e-3", "1e-3", "--output-dir", str(output_dir)])
+        == 2
+    )
+    assert "positive number or a pair (stage1, stage2)" in capsys.readouterr().err
+    assert not output_dir.exists()

@@ -5,7 +5,11 @@ import pytest
 import tensorflow as tf
 
 from adambnn_tf.optimizers import OfficialAdam
-from adambnn_tf.schedules import EpochwiseLinearDecay, StepwiseLinearDecay
+from adambnn_tf.schedules import (
+    EpochwiseLinearDecay,
+    StepwiseLinearDecay,
+    per_stage_learning_rates,
+)
 
 
 def test_epochwise_values_equal_official_lambda_lr():
@@ -49,3 +53,18 @@ def test_bad_lengths_are_rejected(bad):
         EpochwiseLinearDecay(1e-3, epochs=bad, steps_per_epoch=1)
     with pytest.raises(ValueError, match="positive integer"):
         StepwiseLinearDecay(1e-3, total_steps=bad)
+
+
+def test_per_stage_learning_rates_from_one_value_or_a_pair():
+    assert per_stage_learning_rates(2e-3) == (2e-3, 2e-3)
+    assert per_stage_learning_rates([2e-3, 1e-3]) == (2e-3, 1e-3)
+    assert per_stage_learning_rates(np.float32(0.5)) == (0.5, 0.5)
+
+
+BAD_LEARNING_RATES = [0.0, -1e-3, (1e-3,), (1e-3, 1e-3, 1e-3), (1e-3, 0.0), "1e-3", True]
+
+
+@pytest.mark.parametrize("bad", BAD_LEARNING_RATES)
+def test_bad_learning_rates_are_rejected(bad):
+    with pytest.raises(ValueError, match="positive number or a pair"):
+        per_stage_learning_rates(bad)

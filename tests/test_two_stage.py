@@ -270,6 +270,41 @@ def test_bad_arguments_are_explained(tmp_path):
         )
 
 
+class _LearningRates(tf.keras.callbacks.Callback):
+    """Records the learning rate each update of the stage uses."""
+
+    def __init__(self):
+        super().__init__()
+        self.values: list[float] = []
+
+    def on_train_batch_begin(self, batch, logs=None):
+        optimizer = self.model.optimizer
+        self.values.append(float(optimizer.learning_rate(optimizer.iterations)))
+
+
+def test_each_stage_decays_its_own_learning_rate(tmp_path):
+    train, _ = _data()
+    recorders = {1: _LearningRates(), 2: _LearningRates()}
+    training = TwoStageTraining(
+        build_model,
+        tmp_path,
+        epochs_per_stage=(2, 1),
+        learning_rate=(2e-2, 5e-3),
+        schedule="stepwise",
+        batch_size=4,
+        monitor=None,
+        stage2_init="last",
+        callbacks_fn=lambda stage: [recorders[stage]],
+        verbose=0,
+    )
+    training.run(train)
+    # 16 examples in batches of 4: 4 updates per epoch, lr_0 * (1 - t / T) at update t.
+    np.testing.assert_allclose(recorders[1].values, 2e-2 * (1 - np.arange(8) / 8), rtol=1e-6)
+    np.testing.assert_allclose(recorders[2].values, 5e-3 * (1 - np.arange(4) / 4), rtol=1e-6)
+    with pytest.raises(ValueError, match="pair"):
+        TwoStageTraining(build_model, tmp_path, epochs_per_stage=1, learning_rate=(1e-3, -1.0))
+
+
 def test_stage2_c2i_counts_signs_unchanged_since_the_start_of_stage2(tmp_path):
     train, _ = _data()
     training = TwoStageTraining(

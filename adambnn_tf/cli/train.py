@@ -8,6 +8,7 @@ model for Larq Compute Engine and writes the report, all under `--output-dir`.
     adambnn train                                   # ReActNet-A Compact, offline Fashion-MNIST
     adambnn train --epochs 20 20 --output-dir runs/fmnist_long
     adambnn train --scheme one-step --weight-decay 0 1e-5 --output-dir runs/onestep_1e-5
+    adambnn train --learning-rate 2e-3 1e-3 --output-dir runs/stage2_at_1e-3
     ```
 """
 
@@ -54,7 +55,14 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "--epochs", type=int, nargs=2, default=list(defaults.epochs), metavar=("STAGE1", "STAGE2")
     )
     parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
-    parser.add_argument("--learning-rate", type=float, default=defaults.learning_rate)
+    parser.add_argument(
+        "--learning-rate",
+        type=float,
+        nargs="+",
+        default=[defaults.learning_rate],
+        metavar="RATE",
+        help="the base learning rate of both stages, or two: stage 1's and stage 2's",
+    )
     parser.add_argument("--schedule", default=defaults.schedule, choices=SCHEDULES)
     parser.add_argument(
         "--weight-decay",
@@ -144,7 +152,7 @@ def config_from_args(args: argparse.Namespace) -> MainJobConfig:
         data_dir=args.data_dir,
         epochs=tuple(args.epochs),
         batch_size=args.batch_size,
-        learning_rate=args.learning_rate,
+        learning_rate=_one_or_pair(args.learning_rate),
         schedule=args.schedule,
         weight_decay=tuple(args.weight_decay),
         scheme=args.scheme,
@@ -167,6 +175,11 @@ def config_from_args(args: argparse.Namespace) -> MainJobConfig:
         report=args.report,
         verbose=0 if args.quiet else 1,
     )
+
+
+def _one_or_pair(values: list[float]) -> float | tuple[float, ...]:
+    """One value as itself, several as a tuple (the configuration checks that they are two)."""
+    return values[0] if len(values) == 1 else tuple(values)
 
 
 def run(args: argparse.Namespace) -> int:

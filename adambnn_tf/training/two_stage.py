@@ -20,7 +20,11 @@ from adambnn_tf.optimizers import (
     official_decay_filter,
 )
 from adambnn_tf.quantizers import is_latent_weight
-from adambnn_tf.schedules import EpochwiseLinearDecay, StepwiseLinearDecay
+from adambnn_tf.schedules import (
+    EpochwiseLinearDecay,
+    StepwiseLinearDecay,
+    per_stage_learning_rates,
+)
 from adambnn_tf.training.checkpoints import StageState, StageStore
 from adambnn_tf.training.data import TrainData, steps_per_epoch_of, training_dataset
 
@@ -144,7 +148,8 @@ class TwoStageTraining:
             have the same variables as stage 1's, in the same structure.
         output_dir: where checkpoints and state go.
         epochs_per_stage: epochs of each stage, an int or `(stage1, stage2)`.
-        learning_rate: the base learning rate of each stage (official 1.25e-3 at batch 256).
+        learning_rate: the base learning rate of each stage (official 1.25e-3 at batch 256),
+            a float or `(stage1, stage2)`.
         weight_decay: the stage-1 weight decay (stage 2 uses 0).
         decay_form: `"coupled"` (official L2) or `"decoupled"` (AdamW).
         decay_filter: `"latent"` (the latent weights) or `"official"` (the official code's
@@ -192,7 +197,7 @@ class TwoStageTraining:
         build_model: Callable[[int], tf.keras.Model],
         output_dir: str | os.PathLike,
         epochs_per_stage: int | Sequence[int],
-        learning_rate: float = 1.25e-3,
+        learning_rate: float | Sequence[float] = 1.25e-3,
         weight_decay: float = STAGE1_WEIGHT_DECAY,
         decay_form: str = "coupled",
         decay_filter: str = "latent",
@@ -231,6 +236,7 @@ class TwoStageTraining:
                 "epochs_per_stage must be a positive int or a pair of them, got "
                 f"{epochs_per_stage!r}."
             )
+        learning_rates = per_stage_learning_rates(learning_rate)
         _check_choice("stage2_init", stage2_init, ("best", "last"))
         _check_choice("mode", mode, _MODES)
         _check_choice("schedule", schedule, ("epochwise", "stepwise"))
@@ -255,7 +261,7 @@ class TwoStageTraining:
         self.build_model = build_model
         self.output_dir = os.fspath(output_dir)
         self.epochs_per_stage = epochs_per_stage
-        self.learning_rate = learning_rate
+        self.learning_rates = learning_rates
         self.weight_decay = weight_decay
         self.decay_form = decay_form
         self.decay_filter = decay_filter
@@ -435,10 +441,11 @@ class TwoStageTraining:
         return tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 
     def _optimizer(self, stage: int, model: tf.keras.Model, epochs: int, steps: int):
+        learning_rate = self.learning_rates[stage - 1]
         if self.schedule == "epochwise":
-            schedule = EpochwiseLinearDecay(self.learning_rate, epochs, steps)
+            schedule = EpochwiseLinearDecay(learning_rate, epochs, steps)
         else:
-            schedule = StepwiseLinearDecay(self.learning_rate, epochs * steps)
+            schedule = StepwiseLinearDecay(learning_rate, epochs * steps)
         if self.optimizer_fn is not None:
             return self.optimizer_fn(stage, schedule, model)
         decay_filter = (
