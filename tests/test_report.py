@@ -96,7 +96,8 @@ def full_run(tmp_path):
             }
         )
     )
-    (run / "run.json").write_text(json.dumps({"model": "ReActNetA", "seed": 3}))
+    run_config = {"model": "ReActNetA", "seed": 3, "epochs": [10, 5], "learning_rate": [2e-3, 3e-3]}
+    (run / "run.json").write_text(json.dumps(run_config))
     return run
 
 
@@ -147,6 +148,8 @@ def test_full_run_directory(full_run):
     stage1_mean = np.mean(np.where(steps % 10 == 0, 0.0, 0.05 * np.exp(-steps / 20)))
     assert f"| stage1 | 50 | every step | {stage1_mean:.4g} |" in text
     assert "Nothing: every part was found." in text
+    # Per-stage settings are listed in one row each.
+    assert "| epochs | 10, 5 |" in text and "| learning_rate | 0.002, 0.003 |" in text
 
 
 def test_empty_run_directory_degrades_gracefully(tmp_path):

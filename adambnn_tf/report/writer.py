@@ -304,6 +304,10 @@ def _flatten(prefix: str, value, rows: list[list]) -> None:
             _flatten(f"{prefix}.{key}" if prefix else str(key), inner, rows)
     elif not isinstance(value, list):
         rows.append([prefix, value])
+    elif value and all(v is None or isinstance(v, (str, int, float)) for v in value):
+        # Per-stage settings (epochs, learning rates, weight decays) fit in one cell; lists of
+        # records (the export's layers) have their own sections.
+        rows.append([prefix, ", ".join(_fmt(v) for v in value)])
 
 
 def _export_section(run: RunData, lines: list[str], output_dir: str) -> None:
