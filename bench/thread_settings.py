@@ -23,7 +23,6 @@ import json
 import statistics
 import subprocess
 import sys
-import time
 
 import adambnn_tf  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow is imported)
 
@@ -40,26 +39,11 @@ def worker(stage: int, batch_size: int, intra: int, inter: int) -> None:
     tf.config.threading.set_intra_op_parallelism_threads(intra)
     tf.config.threading.set_inter_op_parallelism_threads(inter)
 
+    from _fit_timing import StepTimes, random_image_batches
+
     from adambnn_tf.zoo import ReActNetACompact
 
-    rng = np.random.default_rng(0)
-    images = rng.normal(size=(batch_size * 8, 28, 28, 1)).astype("float32")
-    labels = rng.integers(0, 10, size=batch_size * 8)
-    data = tf.data.Dataset.from_tensor_slices((images, labels)).batch(batch_size).repeat()
-
-    class StepTimes(tf.keras.callbacks.Callback):
-        """Times each step; reading `logs` makes Keras copy them to the host, as in the job."""
-
-        def __init__(self):
-            super().__init__()
-            self.seconds: list[float] = []
-
-        def on_train_batch_begin(self, batch, logs=None):
-            self._start = time.perf_counter()
-
-        def on_train_batch_end(self, batch, logs=None):
-            float(logs["loss"])
-            self.seconds.append(time.perf_counter() - self._start)
+    data = random_image_batches(batch_size)
 
     tf.keras.utils.set_random_seed(0)
     model = ReActNetACompact(stage=stage, classifier_activation=None)

@@ -17,7 +17,6 @@ Example:
 
 import json
 import sys
-import time
 
 import adambnn_tf  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow is imported)
 
@@ -25,30 +24,14 @@ import adambnn_tf  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow is 
 def main(argv: list[str]) -> None:
     import numpy as np
     import tensorflow as tf
+    from _fit_timing import StepTimes, random_image_batches
 
     from adambnn_tf.callbacks import BinarizerSaturation, C2IRatio, FFRatio
     from adambnn_tf.zoo import ReActNetACompact
 
     defaults = ["1", "4", "30", "10", "128"]
     stage, rounds, steps, every_n, batch_size = (int(v) for v in argv + defaults[len(argv) :])
-    rng = np.random.default_rng(0)
-    images = rng.normal(size=(batch_size * 8, 28, 28, 1)).astype("float32")
-    labels = rng.integers(0, 10, size=batch_size * 8)
-    data = tf.data.Dataset.from_tensor_slices((images, labels)).batch(batch_size).repeat()
-
-    class StepTimes(tf.keras.callbacks.Callback):
-        """Times each step; reading `logs` makes Keras copy them to the host, as in the job."""
-
-        def __init__(self):
-            super().__init__()
-            self.seconds: list[float] = []
-
-        def on_train_batch_begin(self, batch, logs=None):
-            self._start = time.perf_counter()
-
-        def on_train_batch_end(self, batch, logs=None):
-            float(logs["loss"])
-            self.seconds.append(time.perf_counter() - self._start)
+    data = random_image_batches(batch_size)
 
     def tracking(n: int | None) -> list[tf.keras.callbacks.Callback]:
         if n is None:
