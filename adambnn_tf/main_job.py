@@ -187,7 +187,7 @@ class MainJobConfig:
             raise ValueError(f"batch_size must be positive, got {self.batch_size}.")
         if self.schedule not in SCHEDULES:
             raise ValueError(f"Unknown schedule {self.schedule!r}; choose one of {SCHEDULES}.")
-        per_stage_learning_rates(self.learning_rate)
+        per_stage_learning_rates(self.learning_rate)  # raises ValueError naming the fix
         if self.train_examples is not None and self.train_examples < self.batch_size:
             raise ValueError(
                 f"train_examples={self.train_examples} is smaller than one batch "
@@ -225,6 +225,11 @@ class MainJobConfig:
                 f"Teacher model {self.teacher!r} does not exist; give the path of a saved "
                 "Keras model (SavedModel folder or .h5)."
             )
+
+    @property
+    def stage_learning_rates(self) -> tuple[float, float]:
+        """`(stage1, stage2)` base learning rates (`learning_rate` given once or per stage)."""
+        return per_stage_learning_rates(self.learning_rate)
 
     def to_json(self) -> dict:
         """The configuration as JSON-friendly values (what `run.json` holds)."""
@@ -429,7 +434,7 @@ def _train_teacher(config, train_batches, test_batches, steps_per_epoch, train_i
         teacher_dir,
         epochs=config.teacher_epochs,
         steps_per_epoch=steps_per_epoch,
-        learning_rate=per_stage_learning_rates(config.learning_rate)[0],
+        learning_rate=config.stage_learning_rates[0],
         validation_data=test_batches,
         callbacks=callbacks,
         strategy=strategy,
@@ -531,7 +536,7 @@ def run_main_job(
         ),
         config.output_dir,
         epochs_per_stage=tuple(config.epochs),
-        learning_rate=per_stage_learning_rates(config.learning_rate),
+        learning_rate=config.stage_learning_rates,
         schedule=config.schedule,
         weight_decay=config.weight_decay[0],
         optimizer_fn=_optimizer_fn(config),
