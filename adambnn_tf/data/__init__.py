@@ -6,6 +6,12 @@
 
     train = load_dataset("fashion_mnist", "train", batch_size=128, augment=True, seed=0)
     print(train.num_classes, train.input_shape, train.steps_per_epoch)
+
+    # ImageNet-style folders with the official AdamBNN preprocessing:
+    imagenet = load_dataset(
+        "image_folder", "train", batch_size=256, data_dir="/data/imagenet", augment=True,
+        imagenet_pipeline="official",
+    )
     ```
 """
 
@@ -25,9 +31,18 @@ from adambnn_tf.data.fashion_mnist import (
     load_fashion_mnist_arrays,
 )
 from adambnn_tf.data.idx import read_idx
+from adambnn_tf.data.imagenet_pipeline import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    official_eval_preprocess,
+    official_train_preprocess,
+    random_resized_crop_box,
+)
 
 __all__ = [
     "IMAGE_FOLDER",
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
     "KNOWN_DATASETS",
     "FASHION_MNIST_DIR_ENV",
     "DatasetNotPreparedError",
@@ -38,5 +53,8 @@ __all__ = [
     "find_fashion_mnist_dir",
     "load_dataset",
     "load_fashion_mnist_arrays",
+    "official_eval_preprocess",
+    "official_train_preprocess",
+    "random_resized_crop_box",
     "read_idx",
 ]

@@ -11,6 +11,8 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
+from adambnn_tf.config.choices import IMAGENET_PIPELINES
+from adambnn_tf.data import imagenet_pipeline as official
 from adambnn_tf.data import preprocessing
 from adambnn_tf.data.fashion_mnist import FashionMnistNotFoundError, load_fashion_mnist_arrays
 
@@ -39,7 +41,8 @@ class DatasetSpec:
         mean: per-channel mean in [0, 1] units (small images only).
         std: per-channel standard deviation in [0, 1] units (small images only).
         crop_padding: zero padding for the random-crop augmentation (small images only).
-        imagenet_style: decode and crop JPEGs the larq-zoo ImageNet way.
+        imagenet_style: ImageNet-style JPEG bytes of any size, preprocessed one at a time by
+            the pipeline `load_dataset`'s `imagenet_pipeline` names.
     """
 
     tfds_name: str
@@ -185,15 +188,33 @@ def _image_folder_source(split: str, data_dir: str | None) -> tuple[tf.data.Data
 
 
 def _preprocessor(
-    spec: DatasetSpec | None, image_size: int | None, augment: bool
+    spec: DatasetSpec | None,
+    image_size: int | None,
+    augment: bool,
+    imagenet_pipeline: str,
+    lighting: float,
 ) -> tuple[Callable[[tf.Tensor, tf.Tensor], tf.Tensor], tuple[int, ...]]:
     """Returns `preprocess(image, seed) -> image` for ImageNet JPEGs or folder images (any
     size), and the preprocessed shape."""
+    size = image_size or _IMAGENET_SIZE
+    if imagenet_pipeline == "official":
+        # tfds ImageNet yields the JPEG bytes (decoding is skipped); image folders, pixels.
+        decode = official.decode_image if spec is not None else tf.identity
+
+        def preprocess_official(image, seed):
+            image = decode(image)
+            if augment:
+                return official.official_train_preprocess(
+                    image, seed, image_size=size, lighting=lighting
+                )
+            return official.official_eval_preprocess(image, image_size=size)
+
+        return preprocess_official, (size, size, 3)
+
     # larq-zoo's ImageNet helpers; imported late because larq_zoo pulls in Larq's layers.
     from larq_zoo.training import data as zoo_data
 
     if spec is None:  # a user's image folders: larq-zoo's center crop, resize and normalization
-        size = image_size or _IMAGENET_SIZE
 
         def preprocess_folder(image, seed):
             image = zoo_data.preprocess_image_tensor(image, image_size=size)
@@ -202,8 +223,6 @@ def _preprocessor(
         return preprocess_folder, (size, size, 3)
 
     # ImageNet's JPEG bytes, exactly as larq-zoo trains ImageNet.
-    size = image_size or _IMAGENET_SIZE
-
     def preprocess_imagenet(image_bytes, seed):
         del seed  # larq-zoo's random crops are stateful ops
         return zoo_data.preprocess_image_bytes(image_bytes, is_training=augment, image_size=size)
@@ -243,6 +262,8 @@ def load_dataset(
     shuffle_buffer: int = _DEFAULT_SHUFFLE_BUFFER,
     download: bool = False,
     manual_dir: str | os.PathLike | None = None,
+    imagenet_pipeline: str = "larq_zoo",
+    lighting: float = 0.1,
 ) -> LoadedDataset:
     """Loads a split of a dataset as batches of preprocessed `(image, label)`.
 
@@ -253,19 +274,32 @@ def load_dataset(
       `/usr/share/datasets/fashion-mnist` from Debian's `dataset-fashion-mnist`). Needs no
       download.
     - `"mnist"`, `"cifar10"`, `"cifar100"`: tensorflow-datasets, prepared in `data_dir`.
-    - `"imagenet2012"`: tensorflow-datasets with the archives in `manual_dir`, preprocessed as
-      larq-zoo does (random crop and flip for training, center crop for evaluation, 224x224,
-      ImageNet mean and standard deviation).
-    - `"image_folder"`: `tfds.folder_dataset.ImageFolder` over `data_dir/<split>/<label>/*`,
-      center-cropped and normalized with larq-zoo's helper.
+    - `"imagenet2012"`: tensorflow-datasets with the archives in `manual_dir`.
+    - `"image_folder"`: `tfds.folder_dataset.ImageFolder` over `data_dir/<split>/<label>/*`.
 
     Small images are standardized with the dataset's per-channel mean and standard deviation;
     `augment=True` adds a random crop after zero padding and a random horizontal flip.
 
+    ImageNet-style sources (`"imagenet2012"` and `"image_folder"`) come out
+    `image_size` x `image_size` (224 by default), preprocessed by the `imagenet_pipeline`
+    named (`adambnn_tf.config.choices.IMAGENET_PIPELINES`):
+
+    - `"larq_zoo"` (the default): larq-zoo's helpers. ImageNet as larq-zoo trains it (random
+      crop and flip for training, center crop for evaluation, ImageNet mean and standard
+      deviation); image folders center-cropped and normalized, with a random flip when
+      `augment`.
+    - `"official"`: the official AdamBNN code's torchvision pipelines
+      (`adambnn_tf.data.imagenet_pipeline`). With `augment=True`,
+      `RandomResizedCrop(224, scale=(0.08, 1))` -> `Lighting(lighting)` ->
+      `RandomHorizontalFlip()` -> mean/std; otherwise the validation pipeline,
+      `Resize(256)` -> `CenterCrop(224)` -> mean/std. Another `image_size` replaces 224,
+      and 256 by `round(image_size * 256 / 224)`.
+
     The order is reproducible: epoch `e` is shuffled with a seed derived from `(seed, e)` and
     the augmentation uses stateless ops seeded by `(seed, e, batch or image position)`, so
     that a training resumed at `initial_epoch=e` sees exactly the batches an uninterrupted
-    one would. (ImageNet's larq-zoo random crops are not seeded.)
+    one would. (ImageNet's larq-zoo random crops are not seeded; the official pipeline's
+    are.)
 
     # Arguments
         name: one of `KNOWN_DATASETS` or `"image_folder"`.
@@ -287,6 +321,11 @@ def load_dataset(
             as the local Fashion-MNIST files, shuffle exactly).
         download: let tensorflow-datasets download and prepare a dataset that is missing.
         manual_dir: tfds's manual directory (ImageNet archives).
+        imagenet_pipeline: the preprocessing of ImageNet-style sources, `"larq_zoo"` or
+            `"official"` (small-image datasets ignore it).
+        lighting: the strength (standard deviation) of the official pipeline's PCA lighting
+            noise in training, 0.1 in the official code; 0 turns it off. Only the official
+            pipeline with `augment=True` uses it.
 
     # Returns
         A `LoadedDataset`: the batched `dataset` with `num_classes`, `input_shape`,
@@ -298,7 +337,9 @@ def load_dataset(
             where it looked and how to install them).
         DatasetNotPreparedError: when a tfds dataset is not prepared and `download` is off, or
             an image folder or split is missing.
-        ValueError: for a batch size below 1 or larger than the split with `drop_remainder`.
+        ValueError: for a batch size below 1 or larger than the split with `drop_remainder`,
+            an `imagenet_pipeline` not in `IMAGENET_PIPELINES` (the message lists them) or a
+            negative `lighting`.
 
     !!! example
         ```python
@@ -308,9 +349,21 @@ def load_dataset(
             train.dataset, epochs=10, steps_per_epoch=train.steps_per_epoch,
             validation_data=test.dataset,
         )
+        # The official AdamBNN ImageNet preprocessing on a folder of ImageNet-style images:
+        train = load_dataset(
+            "image_folder", "train", batch_size=256, data_dir="/data/imagenet", augment=True,
+            imagenet_pipeline="official",
+        )
         ```
     """
     _check_name(name)
+    if imagenet_pipeline not in IMAGENET_PIPELINES:
+        raise ValueError(
+            f"Unknown imagenet_pipeline {imagenet_pipeline!r}; choose one of "
+            f"{', '.join(IMAGENET_PIPELINES)}."
+        )
+    if lighting < 0:
+        raise ValueError(f"lighting is a standard deviation, at least 0; got {lighting}.")
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}.")
     data_dir = os.fspath(data_dir) if data_dir is not None else None
@@ -342,7 +395,9 @@ def load_dataset(
     if per_batch:
         preprocess, input_shape = _batch_preprocessor(spec, image_size, augment)
     else:
-        preprocess, input_shape = _preprocessor(spec, image_size, augment)
+        preprocess, input_shape = _preprocessor(
+            spec, image_size, augment, imagenet_pipeline, lighting
+        )
     if isinstance(examples, tuple):
         images, labels = (tf.constant(array) for array in examples)
     buffer = min(num_examples, shuffle_buffer)
