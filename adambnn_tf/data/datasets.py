@@ -15,6 +15,7 @@ from adambnn_tf.config.choices import IMAGENET_PIPELINES
 from adambnn_tf.data import imagenet_pipeline as official
 from adambnn_tf.data import preprocessing
 from adambnn_tf.data.fashion_mnist import FashionMnistNotFoundError, load_fashion_mnist_arrays
+from adambnn_tf.data.seeds import epoch_seed
 
 __all__ = [
     "KNOWN_DATASETS",
@@ -403,7 +404,7 @@ def load_dataset(
     buffer = min(num_examples, shuffle_buffer)
 
     def one_epoch(epoch: tf.Tensor) -> tf.data.Dataset:
-        epoch_seed = tf.cast(seed, tf.int64) * 1_000_003 + epoch
+        this_epoch_seed = epoch_seed(tf.cast(seed, tf.int64), epoch)
         if isinstance(examples, tuple):
             # In memory: an exact shuffle of the indices, then whole batches gathered at once.
             order = tf.range(num_examples, dtype=tf.int64)
@@ -418,12 +419,14 @@ def load_dataset(
         else:
             ordered = examples
             if shuffle:
-                ordered = ordered.shuffle(buffer, seed=epoch_seed, reshuffle_each_iteration=False)
+                ordered = ordered.shuffle(
+                    buffer, seed=this_epoch_seed, reshuffle_each_iteration=False
+                )
             if not per_batch:
 
                 def prepare_one(position, example):
                     image, label = example
-                    image_seed = tf.stack([epoch_seed, position])
+                    image_seed = tf.stack([this_epoch_seed, position])
                     return preprocess(image, image_seed), tf.cast(label, tf.int64)
 
                 prepared = ordered.enumerate().map(prepare_one, num_parallel_calls=tf.data.AUTOTUNE)
@@ -432,7 +435,7 @@ def load_dataset(
 
         def prepare_batch(position, batch):
             batch_images, batch_labels = batch
-            batch_seed = tf.stack([epoch_seed, position])
+            batch_seed = tf.stack([this_epoch_seed, position])
             return preprocess(batch_images, batch_seed), tf.cast(batch_labels, tf.int64)
 
         return raw.enumerate().map(prepare_batch, num_parallel_calls=tf.data.AUTOTUNE)
