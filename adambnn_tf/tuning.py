@@ -13,12 +13,13 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import keras_tuner as kt
 from keras_tuner.engine import base_tuner
+
+from adambnn_tf._files import write_atomically
 
 __all__ = [
     "DEFAULT_OBJECTIVE",
@@ -172,19 +173,6 @@ def trial_metrics(
     )
 
 
-def _write_json(path: str, data: Any) -> None:
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(suffix=".json", dir=folder)
-    try:
-        with os.fdopen(handle, "w") as stream:
-            json.dump(data, stream, indent=2)
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
-
-
 class RecipeTuner(base_tuner.BaseTuner):
     """Searches hyperparameters of a tf-keras training with a keras-tuner oracle.
 
@@ -251,7 +239,7 @@ class RecipeTuner(base_tuner.BaseTuner):
         metrics, history = trial_metrics(result, self.oracle.objective)
         if history:
             trial_dir = self.get_trial_dir(trial.trial_id)
-            _write_json(os.path.join(trial_dir, _HISTORY_FILE), history)
+            write_atomically(os.path.join(trial_dir, _HISTORY_FILE), json.dumps(history, indent=2))
         return metrics
 
     def save_model(self, trial_id, model, step=0):
@@ -317,5 +305,8 @@ class RecipeTuner(base_tuner.BaseTuner):
             The path written.
         """
         path = os.fspath(path or os.path.join(self.project_dir, "results.json"))
-        _write_json(path, {"best": self.best_configuration(), "trials": self.results()})
+        write_atomically(
+            path,
+            json.dumps({"best": self.best_configuration(), "trials": self.results()}, indent=2),
+        )
         return path

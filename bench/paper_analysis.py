@@ -35,6 +35,7 @@ import os
 import time
 
 import adambnn_tf  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow is imported)
+from adambnn_tf._files import atomic_path
 
 FIRST_BINARIZER = "saturation/block1_conv3x3/rsign"
 
@@ -179,6 +180,18 @@ def _latent_weights(run_dir: str):
         return np.concatenate([arrays[key].ravel() for key in arrays.files])
 
 
+def _save_png(figure, path: str) -> str:
+    """Writes `figure` to `path` atomically and closes it (pyplot keeps open figures alive)."""
+    import matplotlib.pyplot as plt
+
+    try:
+        with atomic_path(path, suffix=".png") as temporary:
+            figure.savefig(temporary, dpi=80)
+    finally:
+        plt.close(figure)
+    return path
+
+
 def plot_histograms(rows: list[dict], runs_dir: str, plots_dir: str) -> list[str]:
     """One latent-weight histogram per arm, plus Adam and SGD overlaid."""
     import matplotlib
@@ -204,11 +217,7 @@ def plot_histograms(rows: list[dict], runs_dir: str, plots_dir: str) -> list[str
         )
         axes.title.set_fontsize(9)
         figure.tight_layout()
-        path = os.path.join(plots_dir, f"latent_{row['arm']}.png")
-        figure.savefig(path + ".tmp.png", dpi=80)
-        os.replace(path + ".tmp.png", path)
-        plt.close(figure)
-        written.append(path)
+        written.append(_save_png(figure, os.path.join(plots_dir, f"latent_{row['arm']}.png")))
     if "adam_onestep_wd0" in weights_by_arm and "sgd_onestep_wd0" in weights_by_arm:
         figure, axes = plt.subplots(figsize=(5, 3))
         for name, color in (("adam_onestep_wd0", "tab:blue"), ("sgd_onestep_wd0", "tab:orange")):
@@ -218,11 +227,7 @@ def plot_histograms(rows: list[dict], runs_dir: str, plots_dir: str) -> list[str
         axes.set(title="Latent weights: Adam vs SGD (one-step, wd 0)", xlabel="latent weight")
         axes.title.set_fontsize(9)
         figure.tight_layout()
-        path = os.path.join(plots_dir, "latent_adam_vs_sgd.png")
-        figure.savefig(path + ".tmp.png", dpi=80)
-        os.replace(path + ".tmp.png", path)
-        plt.close(figure)
-        written.append(path)
+        written.append(_save_png(figure, os.path.join(plots_dir, "latent_adam_vs_sgd.png")))
     return written
 
 

@@ -22,12 +22,12 @@ the output-channel axis into the Keras block's single C->2C convolution and Batc
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Callable, Mapping
 
 import numpy as np
 import tensorflow as tf
 
+from adambnn_tf._files import atomic_path
 from adambnn_tf.checkpoints.pytorch import load_pytorch_state_dict
 
 __all__ = [
@@ -393,14 +393,6 @@ def convert_checkpoint(
         **_infer_model_kwargs(state_dict, layout),
     )
     load_state_dict_into(model, state_dict)
-    out_path = os.fspath(out_path)
-    folder = os.path.dirname(os.path.abspath(out_path))
-    handle, temporary = tempfile.mkstemp(suffix=".h5", dir=folder)
-    os.close(handle)
-    try:
+    with atomic_path(out_path, suffix=".h5") as temporary:
         model.save_weights(temporary, save_format="h5")
-        os.replace(temporary, out_path)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
     return model

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Sequence
 
 import matplotlib
@@ -14,6 +12,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
+from adambnn_tf._files import atomic_path  # noqa: E402
 from adambnn_tf.report.layout import StageData  # noqa: E402
 
 __all__ = [
@@ -25,16 +24,11 @@ __all__ = [
 
 
 def _save(figure: plt.Figure, path: str) -> str:
-    folder = os.path.dirname(os.path.abspath(path))
-    handle, temporary = tempfile.mkstemp(suffix=".png", dir=folder)
-    os.close(handle)
     try:
-        figure.savefig(temporary, format="png", dpi=110, bbox_inches="tight")
-        os.replace(temporary, path)
+        with atomic_path(path, suffix=".png") as temporary:
+            figure.savefig(temporary, format="png", dpi=110, bbox_inches="tight")
     finally:
-        plt.close(figure)
-        if os.path.exists(temporary):
-            os.remove(temporary)
+        plt.close(figure)  # pyplot keeps every open figure alive until closed
     return path
 
 
