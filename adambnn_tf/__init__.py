@@ -1,8 +1,8 @@
 """adambnn_tf: binary neural networks trained the AdamBNN way, with Keras, Larq and LCE.
 
 Importing the package selects Keras 2 (tf-keras) for TensorFlow when TensorFlow has not
-been imported yet (Larq needs it) and registers the plugin's quantizers and layers as
-Keras custom objects, so that `input_quantizer="rsign"` works.
+been imported yet (Larq needs it) and registers the plugin's quantizers, layers and
+initializers as Keras custom objects, so that `input_quantizer="rsign"` works.
 
 !!! example
     ```python
@@ -25,11 +25,12 @@ from adambnn_tf._keras_setup import ensure_legacy_keras
 
 ensure_legacy_keras()
 
-from adambnn_tf import layers, losses, quantizers  # noqa: E402  (needs the Keras setup above)
+# The submodules need the Keras setup above.
+from adambnn_tf import initializers, layers, losses, quantizers  # noqa: E402
 
 try:
     __version__ = metadata.version("adambnn-tf")
 except metadata.PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0.0.0+unknown"
 
-__all__ = ["layers", "losses", "quantizers", "__version__"]
+__all__ = ["initializers", "layers", "losses", "quantizers", "__version__"]

@@ -264,3 +264,78 @@ def test_resnet_teacher_is_real_valued_and_checks_its_width():
     assert teacher.get_layer("block3_relu2").output_shape == (None, 4, 4, 32)
     with pytest.raises(ValueError, match="width must be a positive"):
         ResNetTeacher(width=0)
+
+
+def _conv_kernels(model):
+    """Every convolution (Larq's QuantConv2D and ours are Conv2D subclasses)."""
+    return [layer for layer in model.layers if isinstance(layer, tf.keras.layers.Conv2D)]
+
+
+def test_pytorch_initializer_bounds_every_conv_and_the_classifier(tmp_path):
+    from adambnn_tf.initializers import PyTorchBiasUniform
+    from adambnn_tf.zoo import ReActNetACompact
+
+    tf.keras.utils.set_random_seed(0)
+    model = ReActNetACompact(initializer="pytorch", width_multiplier=0.25, input_shape=(28, 28, 1))
+    convs = _conv_kernels(model)
+    assert len(convs) == 1 + 2 * 6  # the stem, a 3x3 and a 1x1 binary conv per block
+    for layer in convs:
+        kernel = layer.kernel.numpy()
+        bound = 1 / np.sqrt(np.prod(kernel.shape[:3]))  # fan_in = kh * kw * in_channels
+        assert np.abs(kernel).max() <= bound, layer.name
+        assert np.abs(kernel).max() > 0.5 * bound, layer.name
+        assert isinstance(layer.kernel_initializer, tf.keras.initializers.VarianceScaling)
+    logits = model.get_layer("logits")
+    bound = 1 / np.sqrt(logits.kernel.shape[0])
+    assert np.abs(logits.kernel.numpy()).max() <= bound
+    bias = logits.bias.numpy()
+    assert np.count_nonzero(bias) == bias.size and np.abs(bias).max() <= bound
+    assert logits.bias_initializer.get_config() == {"fan_in": 64, "seed": None}
+
+    path = str(tmp_path / "pytorch_init.h5")
+    model.save(path)
+    reloaded = tf.keras.models.load_model(path)
+    assert isinstance(reloaded.get_layer("logits").bias_initializer, PyTorchBiasUniform)
+    images = np.random.default_rng(0).standard_normal((2, 28, 28, 1), "float32")
+    np.testing.assert_allclose(reloaded(images), model(images), rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("build", [ReActNet18, "ResNetTeacher"])
+def test_pytorch_initializer_reaches_every_conv_of_the_other_models(build):
+    from adambnn_tf import zoo
+
+    if isinstance(build, str):
+        model = getattr(zoo, build)(width=4, initializer="pytorch")
+    else:
+        model = build(input_shape=(28, 28, 1), num_classes=10, initializer="pytorch", **SMALL)
+    for layer in _conv_kernels(model):
+        assert layer.kernel_initializer.get_config()["scale"] == pytest.approx(1 / 3), layer.name
+    assert type(model.get_layer("logits").bias_initializer).__name__ == "PyTorchBiasUniform"
+
+
+def test_keras_initializer_is_the_default_and_unchanged():
+    from adambnn_tf.zoo import ReActNetACompact
+
+    def build(**options):
+        tf.keras.backend.clear_session()
+        tf.keras.utils.set_random_seed(0)
+        return ReActNetACompact(width_multiplier=0.25, input_shape=(28, 28, 1), **options)
+
+    default, keras = build(), build(initializer="keras")
+    assert default.to_json() == keras.to_json()
+    for a, b in zip(default.get_weights(), keras.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    for layer in _conv_kernels(keras):
+        assert isinstance(layer.kernel_initializer, tf.keras.initializers.GlorotUniform)
+    assert not keras.get_layer("logits").bias.numpy().any()
+
+
+def test_bad_initializer_names_the_choices():
+    from adambnn_tf.zoo import ReActNetACompact, ResNetTeacher
+
+    message = "initializer must be one of 'keras', 'pytorch'.*'torch'"
+    for build in (ReActNetA, ReActNet18, ReActNetACompact):
+        with pytest.raises(ValueError, match=message):
+            build(initializer="torch", include_top=False, input_shape=(None, None, 3))
+    with pytest.raises(ValueError, match=message):
+        ResNetTeacher(initializer="torch")

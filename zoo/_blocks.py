@@ -22,6 +22,11 @@ code disagree on what the border of a binary convolution is:
 
 Both conventions create exactly the same layers, layer names and variables, so a weights
 file written in one mode loads into the other (the outputs then differ at the borders).
+
+The convolutions and the classifier take an `initializer` name (`adambnn_tf.initializers`):
+`"keras"` (glorot-uniform kernels, zero bias; Keras' defaults) or `"pytorch"` (PyTorch's
+defaults, uniform in +-1/sqrt(fan_in) for kernels and the classifier's bias, as the official
+code has).
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from collections.abc import Sequence
 import larq as lq
 import tensorflow as tf
 
+from adambnn_tf.initializers import check_initializer, layer_initializers
 from adambnn_tf.layers import RPReLU
 from adambnn_tf.quantizers import RSign
 
@@ -58,13 +64,16 @@ BATCH_NORM_EPSILON = 1e-5
 BATCH_NORM_MOMENTUM = 0.9
 
 
-def check_model_options(*, stage: int, padding: str, width_multiplier: float) -> None:
-    """Raises a clear `ValueError` for an unknown stage, padding mode or width.
+def check_model_options(
+    *, stage: int, padding: str, width_multiplier: float, initializer: str = "keras"
+) -> None:
+    """Raises a clear `ValueError` for an unknown stage, padding mode, width or initializer.
 
     # Arguments
         stage: 1 (binary activations, real latent weights) or 2 (both binary).
         padding: `"lce"` or `"pytorch"`.
         width_multiplier: a positive number scaling every channel count.
+        initializer: `"keras"` or `"pytorch"` (`adambnn_tf.initializers`).
 
     # Raises
         ValueError: naming the bad option and the allowed values.
@@ -82,6 +91,7 @@ def check_model_options(*, stage: int, padding: str, width_multiplier: float) ->
         )
     if not isinstance(width_multiplier, (int, float)) or width_multiplier <= 0:
         raise ValueError(f"width_multiplier must be a positive number, got {width_multiplier!r}.")
+    check_initializer(initializer)
 
 
 @lq.utils.register_keras_custom_object
@@ -207,6 +217,11 @@ def _silence_missing_constraint_warning():
     return larq_logger, _Filter()
 
 
+def _conv_fan_in(x: tf.Tensor, kernel_size: int) -> int:
+    """PyTorch's fan-in of a square convolution on `x`: `in_channels * kernel_size ** 2`."""
+    return int(x.shape[-1]) * kernel_size * kernel_size
+
+
 def binary_conv(
     x: tf.Tensor,
     filters: int,
@@ -216,6 +231,7 @@ def binary_conv(
     stage: int,
     padding: str,
     kernel_constraint=None,
+    initializer: str = "keras",
     name: str,
 ) -> tf.Tensor:
     """A ReActNet binary convolution: RSign threshold, sign, convolution without bias.
@@ -234,18 +250,22 @@ def binary_conv(
         padding: `"lce"` or `"pytorch"` (see the module docstring).
         kernel_constraint: optional constraint of the latent kernel (the official code has
             none).
+        initializer: `"keras"` (glorot-uniform) or `"pytorch"` (uniform in
+            +-1/sqrt(fan_in)) latent kernel (`adambnn_tf.initializers`).
         name: layer name.
 
     # Returns
         The convolution output (before BatchNorm).
     """
     kernel_quantizer = "scaled_weight_sign" if stage == 2 else "real_latent_weight"
+    kernel_initializer, _ = layer_initializers(initializer, _conv_fan_in(x, kernel_size))
     common = dict(
         kernel_size=kernel_size,
         strides=strides,
         # A fixed name keeps variable names equal across models and sessions.
         input_quantizer=RSign(name="rsign"),
         kernel_quantizer=kernel_quantizer,
+        kernel_initializer=kernel_initializer,
         kernel_constraint=kernel_constraint,
         use_bias=False,
         name=name,
@@ -273,6 +293,7 @@ def real_conv(
     *,
     strides: int,
     padding: str,
+    initializer: str = "keras",
     name: str,
 ) -> tf.Tensor:
     """A real-valued convolution without bias (the stem), padded per `padding`.
@@ -283,18 +304,27 @@ def real_conv(
         kernel_size: odd kernel size.
         strides: stride.
         padding: `"lce"` (Keras `"same"`) or `"pytorch"` (symmetric zero padding).
+        initializer: `"keras"` (glorot-uniform) or `"pytorch"` (uniform in
+            +-1/sqrt(fan_in)) kernel (`adambnn_tf.initializers`).
         name: name of the convolution layer (the padding layer gets `name + "_pad"`).
 
     # Returns
         The convolution output.
     """
+    kernel_initializer, _ = layer_initializers(initializer, _conv_fan_in(x, kernel_size))
     if padding == "pytorch" and kernel_size > 1:
         x = tf.keras.layers.ZeroPadding2D(kernel_size // 2, name=f"{name}_pad")(x)
         conv_padding = "valid"
     else:
         conv_padding = "same"
     return tf.keras.layers.Conv2D(
-        filters, kernel_size, strides=strides, padding=conv_padding, use_bias=False, name=name
+        filters,
+        kernel_size,
+        strides=strides,
+        padding=conv_padding,
+        use_bias=False,
+        kernel_initializer=kernel_initializer,
+        name=name,
     )(x)
 
 
@@ -311,7 +341,12 @@ def rprelu(x: tf.Tensor, name: str) -> tf.Tensor:
 
 
 def classifier(
-    x: tf.Tensor, num_classes: int, classifier_activation: str | None, name: str = "logits"
+    x: tf.Tensor,
+    num_classes: int,
+    classifier_activation: str | None,
+    name: str = "logits",
+    *,
+    initializer: str = "keras",
 ) -> tf.Tensor:
     """Global average pool, then `Dense(num_classes)` with bias, as the official head.
 
@@ -324,6 +359,9 @@ def classifier(
         classifier_activation: `"softmax"` (larq-zoo's convention), another Keras activation,
             or `None` for logits.
         name: name of the Dense layer.
+        initializer: `"keras"` (glorot-uniform kernel, zero bias) or `"pytorch"` (kernel and
+            bias uniform in +-1/sqrt(in_features), as `nn.Linear`); see
+            `adambnn_tf.initializers`.
 
     # Returns
         Class scores.
@@ -331,7 +369,13 @@ def classifier(
     from larq_zoo.core import utils as zoo_utils
 
     x = zoo_utils.global_pool(x, name="global_pool")
-    x = tf.keras.layers.Dense(num_classes, name=name)(x)
+    kernel_initializer, bias_initializer = layer_initializers(initializer, int(x.shape[-1]))
+    x = tf.keras.layers.Dense(
+        num_classes,
+        kernel_initializer=kernel_initializer,
+        bias_initializer=bias_initializer,
+        name=name,
+    )(x)
     if classifier_activation is not None:
         x = tf.keras.layers.Activation(classifier_activation, dtype="float32", name="predictions")(
             x

@@ -8,6 +8,7 @@ from larq_zoo.core import utils as zoo_utils
 from larq_zoo.core.model_factory import ModelFactory
 from zookeeper import Field, factory
 
+from adambnn_tf.initializers import layer_initializers
 from adambnn_tf.zoo import _blocks, _pretrained
 
 __all__ = ["ReActNet18", "ReActNet18Factory"]
@@ -22,7 +23,8 @@ class ReActNet18Factory(ModelFactory):
     """ReActNet-18 (`birealnet18` of the official ReActNet code) as a zookeeper factory.
 
     Fields beyond larq-zoo's `ModelFactory`: `stage`, `padding`, `width_multiplier`,
-    `small_input`, `classifier_activation` and `kernel_constraint` (see `ReActNet18`).
+    `small_input`, `classifier_activation`, `kernel_constraint` and `initializer` (see
+    `ReActNet18`).
     """
 
     name = "reactnet18"
@@ -33,6 +35,7 @@ class ReActNet18Factory(ModelFactory):
     small_input: bool = Field(False)
     classifier_activation: str | None = Field("softmax")
     kernel_constraint: Any = Field(None)
+    initializer: str = Field("keras")
     # larq-zoo annotates it as tf.Tensor, which a tf-keras KerasTensor does not satisfy.
     input_tensor: Any = Field(None)
 
@@ -51,6 +54,7 @@ class ReActNet18Factory(ModelFactory):
             stage=self.stage,
             padding=self.padding,
             kernel_constraint=self.kernel_constraint,
+            initializer=self.initializer,
             name=f"{prefix}_conv3x3",
         )
         residual = _blocks.batch_norm(residual, f"{prefix}_bn")
@@ -63,8 +67,13 @@ class ReActNet18Factory(ModelFactory):
                 name=f"{prefix}_downsample_pool",
             )(shortcut)
         if strides == 2 or in_channels != out_channels:
+            kernel_initializer, _ = layer_initializers(self.initializer, in_channels)
             shortcut = tf.keras.layers.Conv2D(
-                out_channels, 1, use_bias=False, name=f"{prefix}_downsample_conv"
+                out_channels,
+                1,
+                use_bias=False,
+                kernel_initializer=kernel_initializer,
+                name=f"{prefix}_downsample_conv",
             )(shortcut)
             shortcut = _blocks.batch_norm(shortcut, f"{prefix}_downsample_bn")
         x = tf.keras.layers.Add(name=f"{prefix}_add")([shortcut, residual])
@@ -72,7 +81,10 @@ class ReActNet18Factory(ModelFactory):
 
     def build(self) -> tf.keras.Model:
         _blocks.check_model_options(
-            stage=self.stage, padding=self.padding, width_multiplier=self.width_multiplier
+            stage=self.stage,
+            padding=self.padding,
+            width_multiplier=self.width_multiplier,
+            initializer=self.initializer,
         )
         self.image_input  # noqa: B018  (larq-zoo's checks of weights, classes and shape first)
         weights_path = _pretrained.resolve_weights(
@@ -89,6 +101,7 @@ class ReActNet18Factory(ModelFactory):
             7,
             strides=1 if self.small_input else 2,
             padding=self.padding,
+            initializer=self.initializer,
             name="stem_conv",
         )
         x = _blocks.batch_norm(x, "stem_bn")  # The official stem has no activation.
@@ -106,7 +119,9 @@ class ReActNet18Factory(ModelFactory):
                 strides = 2 if block == 0 and layer in downsampling_layers else 1
                 x = self.basic_block(x, f"layer{layer}_{block}", widths[layer], strides)
         if self.include_top:
-            x = _blocks.classifier(x, self.num_classes, self.classifier_activation)
+            x = _blocks.classifier(
+                x, self.num_classes, self.classifier_activation, initializer=self.initializer
+            )
         model = tf.keras.Model(inputs=self.image_input, outputs=x, name=self.name)
         _pretrained.load_weights(model, weights_path)
         return model
@@ -125,6 +140,7 @@ def ReActNet18(
     small_input: bool = False,
     classifier_activation: str | None = "softmax",
     kernel_constraint=None,
+    initializer: str = "keras",
 ) -> tf.keras.Model:
     """Instantiates ReActNet-18, ReActNet's Bi-Real Net based variant (65.9%).
 
@@ -173,12 +189,18 @@ def ReActNet18(
             `None` for logits.
         kernel_constraint: optional constraint of the binary convolutions' latent kernels
             (default `None`, as in the official code).
+        initializer: `"keras"` (default; Keras' glorot-uniform kernels and zero classifier
+            bias) or `"pytorch"` (PyTorch's defaults, as the official code: every
+            convolution kernel, the stem's, the binary ones and the real 1x1 shortcuts', and
+            the classifier's kernel and bias uniform in +-1/sqrt(fan_in)). See
+            `adambnn_tf.initializers`.
 
     # Returns
         A Keras model named `"reactnet18"`.
 
     # Raises
-        ValueError: for an unknown `stage` or `padding`, a bad `width_multiplier`, an invalid
+        ValueError: for an unknown `stage`, `padding` or `initializer` (the message lists
+            the allowed names), a bad `width_multiplier`, an invalid
             `weights` argument, `num_classes != 1000` with `"imagenet"` and the top, or a
             weights file that does not fit the model.
 
@@ -199,4 +221,5 @@ def ReActNet18(
         small_input=small_input,
         classifier_activation=classifier_activation,
         kernel_constraint=kernel_constraint,
+        initializer=initializer,
     ).build()

@@ -26,7 +26,7 @@ class ReActNetAFactory(ModelFactory):
 
     Blocks and variables follow the official `reactnet.py` (see `ReActNetA`). Fields beyond
     larq-zoo's `ModelFactory`: `stage`, `padding`, `width_multiplier`, `small_input`,
-    `classifier_activation` and `kernel_constraint`.
+    `classifier_activation`, `kernel_constraint` and `initializer`.
     """
 
     name = "reactnet_a"
@@ -37,6 +37,7 @@ class ReActNetAFactory(ModelFactory):
     small_input: bool = Field(False)
     classifier_activation: str | None = Field("softmax")
     kernel_constraint: Any = Field(None)
+    initializer: str = Field("keras")
     # larq-zoo annotates it as tf.Tensor, which a tf-keras KerasTensor does not satisfy.
     input_tensor: Any = Field(None)
 
@@ -49,6 +50,7 @@ class ReActNetAFactory(ModelFactory):
             stage=self.stage,
             padding=self.padding,
             kernel_constraint=self.kernel_constraint,
+            initializer=self.initializer,
             name=name,
         )
 
@@ -105,7 +107,10 @@ class ReActNetAFactory(ModelFactory):
 
     def build(self) -> tf.keras.Model:
         _blocks.check_model_options(
-            stage=self.stage, padding=self.padding, width_multiplier=self.width_multiplier
+            stage=self.stage,
+            padding=self.padding,
+            width_multiplier=self.width_multiplier,
+            initializer=self.initializer,
         )
         self.image_input  # noqa: B018  (larq-zoo's checks of weights, classes and shape first)
         weights_path = _pretrained.resolve_weights(
@@ -122,6 +127,7 @@ class ReActNetAFactory(ModelFactory):
             3,
             strides=stem_strides,
             padding=self.padding,
+            initializer=self.initializer,
             name="stem_conv",
         )
         x = _blocks.batch_norm(x, "stem_bn")  # The official stem has no activation.
@@ -129,7 +135,9 @@ class ReActNetAFactory(ModelFactory):
             strides = 2 if index in downsampling else 1
             x = self.basic_block(x, index, widths[index], strides)
         if self.include_top:
-            x = _blocks.classifier(x, self.num_classes, self.classifier_activation)
+            x = _blocks.classifier(
+                x, self.num_classes, self.classifier_activation, initializer=self.initializer
+            )
         model = tf.keras.Model(inputs=self.image_input, outputs=x, name=self.name)
         _pretrained.load_weights(model, weights_path)
         return model
@@ -148,6 +156,7 @@ def ReActNetA(
     small_input: bool = False,
     classifier_activation: str | None = "softmax",
     kernel_constraint=None,
+    initializer: str = "keras",
 ) -> tf.keras.Model:
     """Instantiates ReActNet-A, the network of ReActNet (69.4%) and AdamBNN (70.5%).
 
@@ -210,12 +219,17 @@ def ReActNetA(
             Default `None` as in the official code, whose latent weights are unbounded (the
             clipped straight-through gradient stops at |w| > 1). `"weight_clip"` keeps them
             in [-1, 1], Larq's usual choice.
+        initializer: `"keras"` (default; Keras' glorot-uniform kernels and zero classifier
+            bias) or `"pytorch"` (PyTorch's defaults, as the official code: every
+            convolution kernel, the stem's and the binary ones, and the classifier's kernel
+            and bias uniform in +-1/sqrt(fan_in)). See `adambnn_tf.initializers`.
 
     # Returns
         A Keras model named `"reactnet_a"`.
 
     # Raises
-        ValueError: for an unknown `stage` or `padding`, a bad `width_multiplier`, an invalid
+        ValueError: for an unknown `stage`, `padding` or `initializer` (the message lists
+            the allowed names), a bad `width_multiplier`, an invalid
             `weights` argument, `num_classes != 1000` with `"imagenet"` and the top, or a
             weights file that does not fit the model.
 
@@ -237,4 +251,5 @@ def ReActNetA(
         small_input=small_input,
         classifier_activation=classifier_activation,
         kernel_constraint=kernel_constraint,
+        initializer=initializer,
     ).build()

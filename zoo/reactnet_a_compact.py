@@ -56,6 +56,7 @@ def ReActNetACompact(
     width_multiplier: float = 1.0,
     classifier_activation: str | None = "softmax",
     kernel_constraint: Any = None,
+    initializer: str = "keras",
 ) -> tf.keras.Model:
     """Instantiates ReActNet-A Compact, a small-image BNN made of ReActNet-A's blocks.
 
@@ -97,13 +98,18 @@ def ReActNetACompact(
         width_multiplier: scales every channel count, the doubling kept exact.
         classifier_activation: `"softmax"`, another activation, or `None` for logits.
         kernel_constraint: optional constraint of the binary convolutions' latent kernels.
+        initializer: `"keras"` (default; Keras' glorot-uniform kernels and zero classifier
+            bias) or `"pytorch"` (PyTorch's defaults, as the official code: every
+            convolution kernel, the stem's and the binary ones, and the classifier's kernel
+            and bias uniform in +-1/sqrt(fan_in)). See `adambnn_tf.initializers`.
 
     # Returns
         A Keras model named `"reactnet_a_compact"`.
 
     # Raises
-        ValueError: for an unknown `stage` or `padding`, a bad `width_multiplier`,
-            `weights="imagenet"`, or a weights file that does not fit the model.
+        ValueError: for an unknown `stage`, `padding` or `initializer` (the message lists
+            the allowed names), a bad `width_multiplier`, `weights="imagenet"`, or a weights
+            file that does not fit the model.
     """
     if input_shape is None and input_tensor is None:
         input_shape = (28, 28, 1)
@@ -118,4 +124,5 @@ def ReActNetACompact(
         width_multiplier=width_multiplier,
         classifier_activation=classifier_activation,
         kernel_constraint=kernel_constraint,
+        initializer=initializer,
     ).build()
