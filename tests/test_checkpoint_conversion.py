@@ -15,13 +15,13 @@ sys.path.insert(0, os.path.dirname(__file__))
 
 import torch_reactnet  # noqa: E402  (the PyTorch reference beside this file)
 
-from adambnn_tf.checkpoints import (  # noqa: E402
+from adambnn_tf.cli import main as adambnn_main  # noqa: E402
+from adambnn_tf.pytorch_conversion import (  # noqa: E402
     convert_checkpoint,
     convert_state_dict,
     load_pytorch_state_dict,
     load_state_dict_into,
 )
-from adambnn_tf.cli import main as adambnn_main  # noqa: E402
 from adambnn_tf.zoo import ReActNet18, ReActNetA  # noqa: E402
 
 slow = pytest.mark.skipif(

@@ -263,7 +263,7 @@ def load_weights(model: tf.keras.Model, path: str | None) -> None:
     if path is None:
         return
     if _is_pytorch_checkpoint(path):
-        from adambnn_tf.checkpoints import load_pytorch_state_dict, load_state_dict_into
+        from adambnn_tf.pytorch_conversion import load_pytorch_state_dict, load_state_dict_into
 
         load_state_dict_into(model, load_pytorch_state_dict(path))
     else:

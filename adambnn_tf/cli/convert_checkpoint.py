@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     # Returns
         0 on success, 1 with a message on stderr otherwise.
     """
-    from adambnn_tf.checkpoints import convert_checkpoint
+    from adambnn_tf.pytorch_conversion import convert_checkpoint
 
     if not str(args.output).endswith((".h5", ".hdf5")):
         print(f"error: the output must be an .h5 file, got {args.output!r}", file=sys.stderr)

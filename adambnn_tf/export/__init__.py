@@ -6,10 +6,10 @@ and its size with a float TFLite export.
 """
 
 from adambnn_tf.export.binary_layers import BinaryLayer, find_binary_layers
+from adambnn_tf.export.conversion_report import ExportReport, LayerStatus, account_binary_layers
 from adambnn_tf.export.flatbuffer import op_counts, operator_names
 from adambnn_tf.export.lce import ExportError, export, load_model
 from adambnn_tf.export.parity import ParityReport, check_parity, compare_probes
-from adambnn_tf.export.report import ExportReport, LayerStatus, account_binary_layers
 from adambnn_tf.export.sample_images import load_images
 
 __all__ = [

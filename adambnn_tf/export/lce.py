@@ -11,9 +11,9 @@ import tensorflow as tf
 
 from adambnn_tf._files import write_atomically
 from adambnn_tf.export.binary_layers import larq_layers
+from adambnn_tf.export.conversion_report import ExportReport, build_report
 from adambnn_tf.export.float_reference import float_tflite
 from adambnn_tf.export.parity import check_parity
-from adambnn_tf.export.report import ExportReport, build_report
 from adambnn_tf.export.sample_images import FASHION_MNIST_IMAGES, load_images
 from adambnn_tf.export.symmetric_padding import (
     accelerate_symmetric_padding,

@@ -28,7 +28,7 @@ import numpy as np
 import tensorflow as tf
 
 from adambnn_tf._files import atomic_path
-from adambnn_tf.checkpoints.pytorch import load_pytorch_state_dict
+from adambnn_tf.pytorch_conversion.pytorch import load_pytorch_state_dict
 
 __all__ = [
     "MODEL_NAMES",
@@ -261,7 +261,7 @@ def convert_state_dict(
         ValueError: for an unknown key layout, a checkpoint of the other model, a missing or
             left-over entry, or a shape that does not fit.
     """
-    from adambnn_tf.checkpoints.pytorch import normalize_state_dict
+    from adambnn_tf.pytorch_conversion.pytorch import normalize_state_dict
 
     state_dict = normalize_state_dict(state_dict)
     layout = detect_layout(state_dict)

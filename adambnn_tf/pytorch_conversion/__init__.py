@@ -3,21 +3,21 @@
 !!! example
     ```python
     import adambnn_tf
-    from adambnn_tf.checkpoints import convert_checkpoint, load_pytorch_state_dict
+    from adambnn_tf.pytorch_conversion import convert_checkpoint, load_pytorch_state_dict
 
     convert_checkpoint("model_best.pth.tar", "reactnet_a.h5")  # needs torch
     state = load_pytorch_state_dict("model_best.pth.tar")      # name -> numpy array
     ```
 """
 
-from adambnn_tf.checkpoints.convert import (
+from adambnn_tf.pytorch_conversion.convert import (
     MODEL_NAMES,
     convert_checkpoint,
     convert_state_dict,
     detect_layout,
     load_state_dict_into,
 )
-from adambnn_tf.checkpoints.pytorch import load_pytorch_state_dict, normalize_state_dict
+from adambnn_tf.pytorch_conversion.pytorch import load_pytorch_state_dict, normalize_state_dict
 
 __all__ = [
     "MODEL_NAMES",
