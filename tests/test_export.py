@@ -10,6 +10,8 @@ import pytest
 import tensorflow as tf
 
 from adambnn_tf.cli import main
+from adambnn_tf.data.fashion_mnist import FASHION_MNIST_DIR_ENV, FashionMnistNotFoundError
+from adambnn_tf.data.idx import read_idx
 from adambnn_tf.export import (
     ExportError,
     export,
@@ -25,6 +27,7 @@ from adambnn_tf.export.parity import (
     _classify,
     check_parity,
 )
+from adambnn_tf.export.sample_images import fashion_mnist_available
 from adambnn_tf.export.symmetric_padding import accelerate_symmetric_padding
 from adambnn_tf.layers import RPReLU
 from adambnn_tf.zoo import SymmetricPaddingQuantConv2D
@@ -273,6 +276,31 @@ def test_load_images_fits_fashion_mnist_and_arrays_to_the_input(tmp_path):
         load_images(str(tmp_path / "missing"), (None, 8, 8, 1))
 
 
+def test_load_images_finds_fashion_mnist_as_training_does(tmp_path, monkeypatch):
+    from multiworker_training import write_idx_files  # beside this file: random IDX files
+
+    write_idx_files(str(tmp_path))
+    written = read_idx(tmp_path / "t10k-images-idx3-ubyte")[:3] / 127.5 - 1.0
+    shape = (None, 28, 28, 1)
+    # The variable comes before Debian's folder, so the copy's random images are read.
+    monkeypatch.setenv(FASHION_MNIST_DIR_ENV, str(tmp_path))
+    from_variable = load_images("fashion-mnist", shape, count=3)
+    np.testing.assert_allclose(from_variable[..., 0], written, atol=1e-6)
+    monkeypatch.delenv(FASHION_MNIST_DIR_ENV)
+    from_argument = load_images(None, shape, count=3, data_dir=tmp_path)
+    np.testing.assert_allclose(from_argument[..., 0], written, atol=1e-6)
+    assert fashion_mnist_available(tmp_path)
+    assert not fashion_mnist_available(tmp_path / "elsewhere")  # a data_dir is the only one
+    with pytest.raises(FashionMnistNotFoundError, match="elsewhere"):
+        load_images("fashion-mnist", shape, data_dir=tmp_path / "elsewhere")
+    # An IDX3 file given directly goes through the same reader, which checks what it holds.
+    from_file = load_images(str(tmp_path / "t10k-images-idx3-ubyte"), shape, count=3)
+    np.testing.assert_allclose(from_file[..., 0], written, atol=1e-6)
+    (tmp_path / "labels-idx3-ubyte").write_bytes((tmp_path / "t10k-labels-idx1-ubyte").read_bytes())
+    with pytest.raises(ValueError, match="not an IDX3 unsigned-byte image file"):
+        load_images(str(tmp_path / "labels-idx3-ubyte"), shape)
+
+
 def test_cli_exports_a_saved_model_and_writes_a_json_report(tmp_path, capsys):
     inputs, x = _stem()
     y = lq.layers.QuantConv2D(32, 3, padding="same", pad_values=1.0, name="b1", **BINARY)(x)
@@ -280,11 +308,15 @@ def test_cli_exports_a_saved_model_and_writes_a_json_report(tmp_path, capsys):
     output, report_path = tmp_path / "out.tflite", tmp_path / "report.json"
     argv = [str(tmp_path / "model.h5"), str(output), "--strict", "--no-float-size"]
     argv += ["--parity-random", "2", "--parity-count", "2", "--report-json", str(report_path)]
+    # A --data-dir without the Fashion-MNIST files: random inputs only, even when Debian's
+    # folder has them.
+    argv += ["--data-dir", str(tmp_path)]
     assert main(["export", *argv]) == 0
     assert op_counts(output.read_bytes())["LceBconv2d"] == 1
     written = json.loads(report_path.read_text())
     assert written["binary_convs"] == written["accelerated_binary_convs"] == 1
     assert written["parity"]["verdict"] == EXACT
+    assert [c["inputs"] for c in written["parity"]["comparisons"]] == ["random"]
     assert "1 in Keras, 1 accelerated" in capsys.readouterr().out
     assert main(["export", str(tmp_path / "nothing.h5"), str(output)]) == 1
     assert "No saved model" in capsys.readouterr().err

@@ -63,6 +63,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "'fashion-mnist' (default for image models when installed)",
     )
     parser.add_argument(
+        "--data-dir",
+        default=None,
+        help="folder of the Fashion-MNIST IDX files for 'fashion-mnist' parity images "
+        "(default: $ADAMBNN_FASHION_MNIST_DIR, then /usr/share/datasets/fashion-mnist)",
+    )
+    parser.add_argument(
         "--parity-count", type=int, default=8, help="real images to compare (default 8)"
     )
     parser.add_argument(
@@ -120,6 +126,7 @@ def run(args: argparse.Namespace) -> int:
             parity_image_count=args.parity_count,
             parity_random_samples=args.parity_random,
             compare_float_size=not args.no_float_size,
+            data_dir=args.data_dir,
         )
     except ExportError as error:
         print(error, file=sys.stderr)

@@ -14,7 +14,7 @@ from adambnn_tf.export.binary_layers import larq_layers
 from adambnn_tf.export.conversion_report import ExportReport, build_report
 from adambnn_tf.export.float_reference import float_tflite
 from adambnn_tf.export.parity import check_parity
-from adambnn_tf.export.sample_images import FASHION_MNIST_IMAGES, load_images
+from adambnn_tf.export.sample_images import fashion_mnist_available, load_images
 from adambnn_tf.export.symmetric_padding import (
     accelerate_symmetric_padding,
     symmetric_zero_padded_layers,
@@ -125,6 +125,7 @@ def export(
     parity_random_samples: int = 4,
     compare_float_size: bool = True,
     custom_objects: dict | None = None,
+    data_dir: str | os.PathLike | None = None,
 ) -> ExportReport:
     """Converts a trained BNN to a Larq Compute Engine `.tflite` file and checks the result.
 
@@ -157,11 +158,14 @@ def export(
         parity: run the parity check.
         parity_images: real images for the parity check: a folder, `.npz`/`.npy`, an IDX3
             file or `"fashion-mnist"`; by default the offline Fashion-MNIST test images for
-            image models with 1 or 3 input channels when installed, else random inputs only.
+            image models with 1 or 3 input channels when found, else random inputs only.
         parity_image_count: how many real images to compare.
         parity_random_samples: how many random inputs to compare.
         compare_float_size: also convert a float clone to report the size ratio.
         custom_objects: extra custom objects for loading `model_or_path`.
+        data_dir: the folder of the Fashion-MNIST files for the parity images; by default
+            `$ADAMBNN_FASHION_MNIST_DIR`, then Debian's (see
+            `adambnn_tf.data.find_fashion_mnist_dir`).
 
     # Returns
         An `ExportReport`.
@@ -219,9 +223,11 @@ def export(
     elif parity:
         images, label = None, None
         if parity_images is not None or (
-            _is_image_model(model) and os.path.exists(FASHION_MNIST_IMAGES)
+            _is_image_model(model) and fashion_mnist_available(data_dir)
         ):
-            images = load_images(parity_images, model.input_shape, parity_image_count)
+            images = load_images(
+                parity_images, model.input_shape, parity_image_count, data_dir=data_dir
+            )
             label = f"real images ({parity_images or 'fashion-mnist'})"
         report.parity = check_parity(
             model,

@@ -2,51 +2,56 @@
 
 A parity check on random inputs alone can miss errors that only real image statistics
 expose (e.g. large flat regions at the border where padding matters). The images here come
-from files on disk: the Fashion-MNIST IDX files that ship offline with this project's CI, a
+from files on disk: the Fashion-MNIST test images (found as for training: a `data_dir`,
+`$ADAMBNN_FASHION_MNIST_DIR`, then Debian's `dataset-fashion-mnist`), an IDX3 file, a
 folder of image files, or a NumPy `.npz`/`.npy` array. They are resized to the model's
 spatial size, their channels tiled to the model's channel count, and scaled to [-1, 1].
 """
 
 from __future__ import annotations
 
-import gzip
 import os
-import struct
 
 import numpy as np
 import tensorflow as tf
 
-__all__ = ["FASHION_MNIST_IMAGES", "load_images", "read_idx_images"]
+from adambnn_tf.data.fashion_mnist import (
+    FashionMnistNotFoundError,
+    find_fashion_mnist_dir,
+    load_fashion_mnist_arrays,
+)
+from adambnn_tf.data.idx import read_idx
 
-FASHION_MNIST_IMAGES = "/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz"
+__all__ = ["fashion_mnist_available", "load_images"]
+
 _IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
-_IDX_UBYTE_3D = 0x00000803
 
 
-def read_idx_images(path: str, count: int | None = None) -> np.ndarray:
-    """Reads an IDX3 `ubyte` image file (MNIST / Fashion-MNIST format), gzipped or not.
+def fashion_mnist_available(data_dir: str | os.PathLike | None = None) -> bool:
+    """Whether the Fashion-MNIST files are where `load_images("fashion-mnist")` looks.
 
     # Arguments
-        path: the `.idx3-ubyte` or `.idx3-ubyte.gz` file.
-        count: read only the first `count` images.
+        data_dir: the Fashion-MNIST folder; by default `$ADAMBNN_FASHION_MNIST_DIR`, then
+            Debian's (see `adambnn_tf.data.find_fashion_mnist_dir`).
 
     # Returns
-        A `uint8` array of shape `(N, rows, cols)`.
-
-    # Raises
-        ValueError: if the file is not an IDX3 unsigned-byte file.
+        `True` when a folder holds all four IDX files.
     """
-    opener = gzip.open if path.endswith(".gz") else open
-    with opener(path, "rb") as stream:
-        magic, number, rows, cols = struct.unpack(">IIII", stream.read(16))
-        if magic != _IDX_UBYTE_3D:
-            raise ValueError(
-                f"{path} is not an IDX3 unsigned-byte image file (magic {magic:#010x}, "
-                f"expected {_IDX_UBYTE_3D:#010x})."
-            )
-        number = number if count is None else min(number, count)
-        data = stream.read(number * rows * cols)
-    return np.frombuffer(data, dtype=np.uint8).reshape(number, rows, cols)
+    try:
+        find_fashion_mnist_dir(data_dir)
+    except FashionMnistNotFoundError:
+        return False
+    return True
+
+
+def _read_idx_images(path: str, count: int) -> np.ndarray:
+    images = read_idx(path)
+    if images.ndim != 3 or images.dtype != np.uint8:
+        raise ValueError(
+            f"{path} is not an IDX3 unsigned-byte image file: it holds {images.dtype} data of "
+            f"shape {images.shape}, expected uint8 (N, rows, cols)."
+        )
+    return images[:count]
 
 
 def _read_folder(folder: str, count: int) -> list[np.ndarray]:
@@ -87,7 +92,13 @@ def _fit(image: np.ndarray, height: int, width: int, channels: int) -> np.ndarra
     return tf.image.resize(image, (height, width)).numpy()
 
 
-def load_images(source: str | None, input_shape: tuple, count: int = 16) -> np.ndarray:
+def load_images(
+    source: str | None,
+    input_shape: tuple,
+    count: int = 16,
+    *,
+    data_dir: str | os.PathLike | None = None,
+) -> np.ndarray:
     """Loads real images shaped and scaled for a model's input.
 
     !!! example
@@ -101,12 +112,16 @@ def load_images(source: str | None, input_shape: tuple, count: int = 16) -> np.n
             array) or `.npy` file of `uint8` images in `[0, 255]`, or an IDX3 file.
         input_shape: the model's input shape, `(batch, height, width, channels)`.
         count: how many images to load (at most).
+        data_dir: the Fashion-MNIST folder for `source` `None` or `"fashion-mnist"`; by
+            default `$ADAMBNN_FASHION_MNIST_DIR`, then Debian's (see
+            `adambnn_tf.data.find_fashion_mnist_dir`).
 
     # Returns
         A `float32` array `(N, height, width, channels)` with values in `[-1, 1]`.
 
     # Raises
-        FileNotFoundError: if the source does not exist.
+        FileNotFoundError: if the source does not exist (for Fashion-MNIST, a
+            `FashionMnistNotFoundError` that says where it looked).
         ValueError: for a source of an unknown kind or unusable images.
     """
     if len(input_shape) != 4 or any(size is None for size in input_shape[1:]):
@@ -116,18 +131,19 @@ def load_images(source: str | None, input_shape: tuple, count: int = 16) -> np.n
         )
     _, height, width, channels = input_shape
     if source in (None, "fashion-mnist"):
-        source = FASHION_MNIST_IMAGES
-    if not os.path.exists(source):
+        test_images, _ = load_fashion_mnist_arrays("test", data_dir)
+        raw = list(test_images[:count])
+    elif not os.path.exists(source):
         raise FileNotFoundError(
             f"Parity images not found: {source}. Pass a folder of images, an .npz/.npy "
-            "array, an IDX3 file or 'fashion-mnist' (install the dataset-fashion-mnist package)."
+            "array, an IDX3 file or 'fashion-mnist'."
         )
-    if os.path.isdir(source):
+    elif os.path.isdir(source):
         raw = _read_folder(source, count)
     elif source.endswith((".npz", ".npy")):
         raw = list(_read_array(source, count))
     elif "idx3" in os.path.basename(source):
-        raw = list(read_idx_images(source, count))
+        raw = list(_read_idx_images(source, count))
     else:
         raise ValueError(
             f"Unknown parity image source {source!r}: expected a folder, .npz, .npy, an IDX3 "
