@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterable
 import larq as lq
 import tensorflow as tf
 
+from adambnn_tf.config.choices import DECAY_FORMS
 from adambnn_tf.layers import LearnableBias, RPReLU
 from adambnn_tf.quantizers import RSign, is_latent_weight
 
@@ -39,7 +40,6 @@ __all__ = [
 ]
 
 STAGE1_WEIGHT_DECAY = 5e-6  # The paper's best stage-1 value (official step1/run.sh).
-DECAY_FORMS = ("coupled", "decoupled")
 _LEGACY_OPTIMIZER = tf.keras.optimizers.legacy.Optimizer
 
 

@@ -16,48 +16,13 @@ resume from a checkpoint by themselves and serialize with the optimizer.
 
 from __future__ import annotations
 
-import numbers
-from collections.abc import Sequence
-
 import larq as lq
 import tensorflow as tf
 
 from adambnn_tf._checks import check_positive_int
+from adambnn_tf.config.choices import SCHEDULES
 
-__all__ = ["EpochwiseLinearDecay", "StepwiseLinearDecay", "per_stage_learning_rates"]
-
-
-def per_stage_learning_rates(learning_rate: float | Sequence[float]) -> tuple[float, float]:
-    """The base learning rates of stage 1 and stage 2, from one value or a pair.
-
-    !!! example
-        ```python
-        per_stage_learning_rates(2e-3)  # (0.002, 0.002)
-        per_stage_learning_rates((2e-3, 1e-3))  # (0.002, 0.001)
-        ```
-
-    # Arguments
-        learning_rate: one positive number for both stages, or `(stage1, stage2)`.
-
-    # Returns
-        `(stage1, stage2)` as floats.
-
-    # Raises
-        ValueError: for anything but one or two positive numbers.
-    """
-    values = (learning_rate,) * 2 if isinstance(learning_rate, numbers.Real) else learning_rate
-    try:
-        values = tuple(values)
-    except TypeError:
-        values = ()
-    if len(values) != 2 or not all(
-        isinstance(v, numbers.Real) and not isinstance(v, bool) and v > 0 for v in values
-    ):
-        raise ValueError(
-            "learning_rate must be a positive number or a pair (stage1, stage2) of them, got "
-            f"{learning_rate!r}."
-        )
-    return float(values[0]), float(values[1])
+__all__ = ["EpochwiseLinearDecay", "StepwiseLinearDecay", "linear_decay"]
 
 
 @lq.utils.register_keras_custom_object
@@ -152,3 +117,33 @@ class StepwiseLinearDecay(tf.keras.optimizers.schedules.LearningRateSchedule):
             "total_steps": self.total_steps,
             "name": self.name,
         }
+
+
+def linear_decay(
+    schedule: str, initial_learning_rate: float, epochs: int, steps_per_epoch: int
+) -> tf.keras.optimizers.schedules.LearningRateSchedule:
+    """The linear decay to 0 over a phase of training, by the name of its form.
+
+    !!! example
+        ```python
+        linear_decay("epochwise", 1.25e-3, epochs=256, steps_per_epoch=5005)
+        ```
+
+    # Arguments
+        schedule: `"epochwise"` (`EpochwiseLinearDecay`) or `"stepwise"`
+            (`StepwiseLinearDecay`), the choices of `adambnn_tf.config.choices.SCHEDULES`.
+        initial_learning_rate: the base learning rate.
+        epochs: the phase's epochs.
+        steps_per_epoch: optimizer steps per epoch.
+
+    # Returns
+        The schedule.
+
+    # Raises
+        ValueError: for another name.
+    """
+    if schedule == "epochwise":
+        return EpochwiseLinearDecay(initial_learning_rate, epochs, steps_per_epoch)
+    if schedule == "stepwise":
+        return StepwiseLinearDecay(initial_learning_rate, epochs * steps_per_epoch)
+    raise ValueError(f"schedule must be one of {SCHEDULES}, got {schedule!r}.")

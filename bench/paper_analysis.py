@@ -70,7 +70,7 @@ vs SGD."""
 
 
 def _config(arm: Arm, args: argparse.Namespace):
-    from adambnn_tf.main_job import MainJobConfig
+    from adambnn_tf.config import RunConfig
 
     epochs_per_stage = args.epochs_per_stage
     # Same images seen: one-step trains stage 2 only, for both stages' epochs.
@@ -80,23 +80,28 @@ def _config(arm: Arm, args: argparse.Namespace):
         else (epochs_per_stage, 2 * epochs_per_stage)
     )
     learning_rate = args.adam_learning_rate if arm.optimizer == "adam" else args.sgd_learning_rate
-    return MainJobConfig(
-        output_dir=os.path.join(args.runs_dir, arm.name),
-        model=args.model,
-        epochs=epochs,
-        batch_size=args.batch_size,
-        learning_rate=learning_rate,
-        weight_decay=arm.weight_decay,
-        scheme=arm.scheme,
-        optimizer=arm.optimizer,
-        width_multiplier=args.width_multiplier,
-        seed=args.seed,
-        augment=args.augment,
-        train_examples=args.train_examples or None,
-        test_examples=args.test_examples or None,
-        export=False,
-        report=True,
-        verbose=0,
+    return RunConfig().with_overrides(
+        {
+            "output_dir": os.path.join(args.runs_dir, arm.name),
+            "model.name": args.model,
+            "model.width_multiplier": args.width_multiplier,
+            "data.batch_size": args.batch_size,
+            "data.augment": args.augment,
+            "data.train_examples": args.train_examples,
+            "data.test_examples": args.test_examples,
+            "stage1.epochs": epochs[0],
+            "stage2.epochs": epochs[1],
+            "stage1.learning_rate": learning_rate,
+            "stage2.learning_rate": learning_rate,
+            "stage1.weight_decay": arm.weight_decay[0],
+            "stage2.weight_decay": arm.weight_decay[1],
+            "training.scheme": arm.scheme,
+            "training.optimizer": arm.optimizer,
+            "training.seed": args.seed,
+            "output.export": False,
+            "output.report": True,
+            "output.progress": False,
+        }
     )
 
 
@@ -321,8 +326,8 @@ def _parse_args(argv=None) -> argparse.Namespace:
 
 
 def main(argv=None) -> int:
+    from adambnn_tf._files import write_atomically
     from adambnn_tf.main_job import run_main_job
-    from adambnn_tf.training import atomic_write_text
 
     args = _parse_args(argv)
     os.makedirs(args.runs_dir, exist_ok=True)
@@ -345,7 +350,7 @@ def main(argv=None) -> int:
             f"C2I {row['c2i']:.4f} ({row['seconds'] or 0:.0f} s)",
             flush=True,
         )
-        atomic_write_text(summary_path, json.dumps({"args": vars(args), "rows": rows}, indent=1))
+        write_atomically(summary_path, json.dumps({"args": vars(args), "rows": rows}, indent=1))
     plots = plot_histograms(rows, args.runs_dir, args.plots_dir)
     train_examples = args.train_examples or 60_000  # 0: all of Fashion-MNIST's training set
     images_per_arm = 2 * args.epochs_per_stage * (train_examples // args.batch_size)

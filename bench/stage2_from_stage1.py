@@ -17,7 +17,6 @@ Example:
 """
 
 import argparse
-import dataclasses
 import json
 import os
 import shutil
@@ -25,27 +24,25 @@ import time
 
 from adambnn_tf import main_job
 from adambnn_tf._files import write_atomically
-from adambnn_tf.schedules import per_stage_learning_rates
+from adambnn_tf.config import RunConfig
+from adambnn_tf.report.layout import RUN_CONFIG
 
 
-def stage2_config(source: str, output_dir: str, args: argparse.Namespace):
+def stage2_config(source: str, output_dir: str, args: argparse.Namespace) -> RunConfig:
     """The source run's configuration with the new stage-2 settings, no export or report."""
-    with open(os.path.join(source, main_job.RUN_CONFIG_FILE)) as file:
-        recorded = json.load(file)
-    fields = {field.name for field in dataclasses.fields(main_job.MainJobConfig)}
-    values = {key: value for key, value in recorded.items() if key in fields}
-    values.update(
-        output_dir=output_dir,
-        epochs=(recorded["epochs"][0], args.stage2_epochs),
-        weight_decay=tuple(recorded["weight_decay"]),
-        # Stage 1 keeps the rate it was trained with; the run records both.
-        learning_rate=(per_stage_learning_rates(recorded["learning_rate"])[0], args.learning_rate),
-        stage2_teacher=args.stage2_teacher,
-        export=False,
-        report=False,
-        verbose=0,
+    recorded = RunConfig.load(os.path.join(source, RUN_CONFIG))
+    return recorded.with_overrides(
+        {
+            "output_dir": output_dir,
+            "stage2.epochs": args.stage2_epochs,
+            # Stage 1 keeps the rate it was trained with.
+            "stage2.learning_rate": args.learning_rate,
+            "distillation.stage2_teacher": args.stage2_teacher,
+            "output.export": False,
+            "output.report": False,
+            "output.progress": False,
+        }
     )
-    return main_job.MainJobConfig(**values)
 
 
 def main() -> None:
@@ -63,7 +60,7 @@ def main() -> None:
     )
     config = stage2_config(args.source_run, args.output_dir, args)
     write_atomically(
-        os.path.join(args.output_dir, main_job.RUN_CONFIG_FILE), json.dumps(config.to_json())
+        os.path.join(args.output_dir, RUN_CONFIG), json.dumps(config.to_json(), indent=2)
     )
     start = time.time()
     summary = main_job.run_main_job(config)

@@ -251,3 +251,15 @@ def test_imagenet2012_bytes_through_mock_data():
             assert images.shape == (3, 64, 64, 3) and loaded.input_shape == (64, 64, 3)
             # Pixels in [0, 255] standardized with ImageNet's mean and std: within [-2.2, 2.7].
             assert float(tf.reduce_min(images)) >= -2.2 and float(tf.reduce_max(images)) <= 2.7
+
+
+@pytest.mark.parametrize("global_seed", [0, 5])
+def test_streaming_order_does_not_depend_on_a_global_seed(image_root, global_seed):
+    def order():
+        loaded = _load(image_root, "train", batch_size=4, shuffle=True, seed=1)
+        return next(iter(loaded.dataset))[1].numpy()
+
+    without = order()
+    # A global seed of 0 made TensorFlow test the per-epoch op seed tensor as a bool.
+    tf.keras.utils.set_random_seed(global_seed)
+    np.testing.assert_array_equal(order(), without)

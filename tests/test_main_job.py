@@ -70,12 +70,16 @@ def test_train_exports_reports_and_resumes(tmp_path, capsys):
 
 @needs_fashion_mnist
 def test_output_dir_of_another_run_is_refused_and_kept(tmp_path, capsys):
+    from adambnn_tf.config import RunConfig
+
     run_dir = tmp_path / "run"
     run_dir.mkdir()
-    (run_dir / "run.json").write_text(json.dumps({"model": "reactnet18", "seed": 3}))
+    other = RunConfig().with_overrides({"output_dir": str(run_dir), "training.seed": 3})
+    (run_dir / "run.json").write_text(json.dumps(other.to_json()))
     assert main(["train", "--output-dir", str(run_dir), *TINY_RUN]) == 2
     error = capsys.readouterr().err
     assert "holds another run" in error and "choose a new --output-dir" in error
+    assert "training.seed: 3 -> 0" in error
     assert os.listdir(run_dir) == ["run.json"]
 
 
@@ -105,22 +109,23 @@ def test_unknown_model_is_rejected_by_the_parser(capsys):
 
 @needs_fashion_mnist
 def test_compact_model_with_a_trained_teacher_records_its_time_and_resumes(tmp_path):
-    from adambnn_tf.main_job import MainJobConfig, run_main_job
+    from adambnn_tf.config import RunConfig
+    from adambnn_tf.main_job import run_main_job
 
-    config = MainJobConfig(
-        output_dir=str(tmp_path / "run"),
-        model="reactnet_a_compact",
-        width_multiplier=0.125,
-        teacher_epochs=2,
-        teacher_width=4,
-        epochs=(1, 1),
-        batch_size=32,
-        train_examples=64,
-        test_examples=32,
-        export=False,
-        report=False,
-        verbose=0,
-        track_every=2,
+    config = RunConfig().with_overrides(
+        {
+            "output_dir": str(tmp_path / "run"),
+            "model.width_multiplier": 0.125,
+            "distillation.teacher_epochs": 2,
+            "distillation.teacher_width": 4,
+            "data.batch_size": 32,
+            "data.train_examples": 64,
+            "data.test_examples": 32,
+            "output.export": False,
+            "output.report": False,
+            "output.progress": False,
+            "tracking.track_every": 2,
+        }
     )
     summary = run_main_job(config)
     for stage in ("stage1", "stage2"):
@@ -147,82 +152,3 @@ def test_compact_model_with_a_trained_teacher_records_its_time_and_resumes(tmp_p
     assert (tmp_path / "run" / "teacher" / "state.json").read_text() == teacher_state
     assert again.training_minutes == pytest.approx(summary.training_minutes)
     assert again.test_accuracy == summary.test_accuracy
-
-
-def test_label_smoothing_option_reaches_the_config_and_is_checked():
-    from adambnn_tf.cli import build_parser
-    from adambnn_tf.cli.train import config_from_args
-    from adambnn_tf.main_job import MainJobConfig
-
-    parser = build_parser()
-    args = parser.parse_args(["train", "--label-smoothing", "0.1"])
-    assert config_from_args(args).label_smoothing == 0.1
-    assert config_from_args(parser.parse_args(["train"])).label_smoothing == 0.0
-    with pytest.raises(ValueError, match=r"label_smoothing must be in \[0, 1\)"):
-        MainJobConfig(label_smoothing=1.0).validate()
-    with pytest.raises(ValueError, match="distillation replaces"):
-        MainJobConfig(label_smoothing=0.1, teacher_epochs=2).validate()
-
-
-@pytest.mark.parametrize("option", ["track_every", "validate_every"])
-def test_speed_options_reach_the_config_and_are_checked(option):
-    from adambnn_tf.cli import build_parser
-    from adambnn_tf.cli.train import config_from_args
-    from adambnn_tf.main_job import MainJobConfig
-
-    parser = build_parser()
-    flag = "--" + option.replace("_", "-")
-    assert getattr(config_from_args(parser.parse_args(["train", flag, "10"])), option) == 10
-    assert getattr(config_from_args(parser.parse_args(["train"])), option) == 1
-    for bad in (0, -3, 2.5):
-        with pytest.raises(ValueError, match=f"{option} must be a positive integer"):
-            MainJobConfig(**{option: bad}).validate()
-
-
-def test_teacher_options_are_checked():
-    from adambnn_tf.main_job import MainJobConfig
-
-    with pytest.raises(ValueError, match="not both"):
-        MainJobConfig(teacher="teacher.h5", teacher_epochs=3).validate()
-    with pytest.raises(ValueError, match="teacher_epochs must be 0 or more"):
-        MainJobConfig(teacher_epochs=-1).validate()
-
-
-def test_stage2_teacher_option_reaches_the_config_and_is_checked(capsys):
-    from adambnn_tf.cli import build_parser
-    from adambnn_tf.cli.train import config_from_args
-    from adambnn_tf.main_job import MainJobConfig
-
-    parser = build_parser()
-    args = parser.parse_args(["train", "--stage2-teacher", "stage1", "--label-smoothing", "0.1"])
-    config = config_from_args(args)
-    assert config.stage2_teacher == "stage1"
-    config.validate()  # stage 1 keeps label smoothing; stage 2 distils
-    assert config_from_args(parser.parse_args(["train"])).stage2_teacher is None
-    with pytest.raises(SystemExit):
-        parser.parse_args(["train", "--stage2-teacher", "resnet"])
-    assert "invalid choice: 'resnet'" in capsys.readouterr().err
-    with pytest.raises(ValueError, match="Unknown stage2_teacher 'resnet'"):
-        MainJobConfig(stage2_teacher="resnet").validate()
-    with pytest.raises(ValueError, match="one-step scheme skips"):
-        MainJobConfig(stage2_teacher="stage1", scheme="one-step").validate()
-
-
-def test_learning_rate_option_takes_one_rate_or_one_per_stage(tmp_path, capsys):
-    from adambnn_tf.cli import build_parser
-    from adambnn_tf.cli.train import config_from_args
-
-    parser = build_parser()
-    both = config_from_args(parser.parse_args(["train", "--learning-rate", "3e-3"]))
-    assert both.learning_rate == 3e-3 and both.to_json()["learning_rate"] == 3e-3
-    per_stage = config_from_args(parser.parse_args(["train", "--learning-rate", "2e-3", "1e-3"]))
-    per_stage.validate()
-    assert per_stage.learning_rate == (2e-3, 1e-3)
-    assert per_stage.to_json()["learning_rate"] == [2e-3, 1e-3]  # run.json holds JSON lists
-    output_dir = tmp_path / "run"
-    assert (
-        main(["train", "--learning-rate", "1e-3", "1e-3", "1e-3", "--output-dir", str(output_dir)])
-        == 2
-    )
-    assert "positive number or a pair (stage1, stage2)" in capsys.readouterr().err
-    assert not output_dir.exists()

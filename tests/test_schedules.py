@@ -8,7 +8,7 @@ from adambnn_tf.optimizers import OfficialAdam
 from adambnn_tf.schedules import (
     EpochwiseLinearDecay,
     StepwiseLinearDecay,
-    per_stage_learning_rates,
+    linear_decay,
 )
 
 
@@ -55,16 +55,12 @@ def test_bad_lengths_are_rejected(bad):
         StepwiseLinearDecay(1e-3, total_steps=bad)
 
 
-def test_per_stage_learning_rates_from_one_value_or_a_pair():
-    assert per_stage_learning_rates(2e-3) == (2e-3, 2e-3)
-    assert per_stage_learning_rates([2e-3, 1e-3]) == (2e-3, 1e-3)
-    assert per_stage_learning_rates(np.float32(0.5)) == (0.5, 0.5)
-
-
-BAD_LEARNING_RATES = [0.0, -1e-3, (1e-3,), (1e-3, 1e-3, 1e-3), (1e-3, 0.0), "1e-3", True]
-
-
-@pytest.mark.parametrize("bad", BAD_LEARNING_RATES)
-def test_bad_learning_rates_are_rejected(bad):
-    with pytest.raises(ValueError, match="positive number or a pair"):
-        per_stage_learning_rates(bad)
+def test_linear_decay_builds_the_named_form():
+    epochwise = linear_decay("epochwise", 1.0, epochs=4, steps_per_epoch=10)
+    stepwise = linear_decay("stepwise", 1.0, epochs=4, steps_per_epoch=10)
+    assert isinstance(epochwise, EpochwiseLinearDecay) and epochwise.steps_per_epoch == 10
+    assert isinstance(stepwise, StepwiseLinearDecay) and stepwise.total_steps == 40
+    assert float(epochwise(15)) == pytest.approx(0.5)  # epoch 1 of 4: 1 - 2/4
+    assert float(stepwise(15)) == pytest.approx(1 - 15 / 40)
+    with pytest.raises(ValueError, match="schedule must be one of"):
+        linear_decay("cosine", 1.0, epochs=4, steps_per_epoch=10)

@@ -45,7 +45,15 @@ class _EpochRecorder(tf.keras.callbacks.Callback):
 
 def _train(output_dir, callbacks=()):
     return train_teacher(
-        _build, _batches, output_dir, epochs=3, steps_per_epoch=3, callbacks=callbacks, seed=5
+        _build,
+        _batches,
+        output_dir,
+        epochs=3,
+        steps_per_epoch=3,
+        learning_rate=2e-3,
+        schedule="stepwise",
+        callbacks=callbacks,
+        seed=5,
     )
 
 
@@ -72,4 +80,13 @@ def test_a_finished_teacher_is_loaded_not_trained(tmp_path):
 
 def test_bad_lengths_are_refused(tmp_path):
     with pytest.raises(ValueError, match="must be positive"):
-        train_teacher(_build, _batches, tmp_path, epochs=0, steps_per_epoch=3)
+        train_teacher(
+            _build,
+            _batches,
+            tmp_path,
+            epochs=0,
+            steps_per_epoch=3,
+            learning_rate=2e-3,
+            schedule="stepwise",
+            seed=0,
+        )

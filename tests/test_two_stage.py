@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from adambnn_tf.config import ConfigError, RunConfig
 from adambnn_tf.distillation import distribution_loss
 from adambnn_tf.layers import RPReLU
 from adambnn_tf.optimizers import StageAwareOptimizer
@@ -49,6 +50,18 @@ def _data():
     return train, validation
 
 
+def _config(output_dir, epochs=EPOCHS, **settings) -> RunConfig:
+    """The run configuration of these tests: `settings` by dotted key, "." spelled "__"."""
+    overrides = {
+        "output_dir": str(output_dir),
+        "stage1.epochs": epochs[0],
+        "stage2.epochs": epochs[1],
+        "tracking.saturation": False,
+    }
+    overrides.update({key.replace("__", "."): value for key, value in settings.items()})
+    return RunConfig().with_overrides(overrides)
+
+
 class _SimulatedKillError(Exception):
     pass
 
@@ -69,20 +82,21 @@ def _training(output_dir, kill_in_stage=None, kill_after=0):
     def callbacks_fn(stage):
         return [_KillAfter(kill_after)] if stage == kill_in_stage else []
 
-    return TwoStageTraining(
-        build_model,
+    config = _config(
         output_dir,
-        epochs_per_stage=EPOCHS,
-        learning_rate=2e-2,
-        weight_decay=1e-2,
-        batch_size=4,
-        shuffle_buffer=16,
-        seed=7,
-        callbacks_fn=callbacks_fn,
-        c2i_reference="training",
-        monitor="accuracy",
-        verbose=0,
+        stage1__learning_rate=2e-2,
+        stage2__learning_rate=2e-2,
+        stage1__weight_decay=1e-2,
+        training__seed=7,
+        training__schedule="epochwise",
+        training__stage2_init="best",
+        training__stage2_init_metric="accuracy",
+        tracking__c2i_reference="training",
     )
+    return TwoStageTraining(build_model, config, callbacks_fn=callbacks_fn, verbose=0)
+
+
+_BATCHES = {"batch_size": 4, "shuffle_buffer": 16}
 
 
 def _assert_same_stage(one, two):
@@ -100,17 +114,17 @@ def _assert_same_stage(one, two):
 
 def test_killed_in_both_stages_and_resumed_equals_uninterrupted(tmp_path):
     train, _ = _data()
-    reference = _training(tmp_path / "reference").run(train)
+    reference = _training(tmp_path / "reference").run(train, **_BATCHES)
 
     resumed_dir = tmp_path / "resumed"
     with pytest.raises(_SimulatedKillError):  # in stage 1, epoch 2 (4 batches per epoch)
-        _training(resumed_dir, kill_in_stage=1, kill_after=6).run(train)
+        _training(resumed_dir, kill_in_stage=1, kill_after=6).run(train, **_BATCHES)
     state = json.loads((resumed_dir / "stage1" / "state.json").read_text())
     assert state["completed_epochs"] == 1 and not state["done"]
     with pytest.raises(_SimulatedKillError):  # stage 1 finishes, then stage 2 dies in epoch 2
-        _training(resumed_dir, kill_in_stage=2, kill_after=5).run(train)
+        _training(resumed_dir, kill_in_stage=2, kill_after=5).run(train, **_BATCHES)
     assert json.loads((resumed_dir / "stage2" / "state.json").read_text())["completed_epochs"] == 1
-    resumed = _training(resumed_dir).run(train)
+    resumed = _training(resumed_dir).run(train, **_BATCHES)
 
     for one, two in zip(reference, resumed, strict=True):
         _assert_same_stage(one, two)
@@ -145,29 +159,28 @@ def test_stage2_starts_from_stage1_best_or_last_with_distillation(tmp_path):
     train, _ = _data()
     teacher = _teacher()
     teacher_weights = [w.numpy() for w in teacher.weights]
-    training = TwoStageTraining(
-        build_model,
-        tmp_path,
-        epochs_per_stage=(2, 1),
-        learning_rate=2e-2,
-        batch_size=4,
-        teacher=teacher,
-        monitor="loss",
-        mode="min",
-        stage2_init="last",
-        track_sign_flips=False,
-        verbose=0,
-    )
-    stage1 = training.run_stage(1, train)
+
+    def training(stage2_init):
+        config = _config(
+            tmp_path,
+            epochs=(2, 1),
+            stage1__learning_rate=2e-2,
+            stage2__learning_rate=2e-2,
+            training__stage2_init=stage2_init,
+            training__stage2_init_metric="loss",
+            tracking__sign_flips=False,
+        )
+        return TwoStageTraining(build_model, config, teacher=teacher, verbose=0)
+
+    stage1 = training("best").run_stage(1, train, batch_size=4)
     # Loading stage 1's last checkpoint into a stage-2 model reproduces stage 1's weights.
     status_model = build_model(2)
-    training._initialise_from_stage1(status_model, {})
+    training("last")._initialise_from_stage1(status_model, {})
     for a, b in zip(stage1.model.weights, status_model.weights, strict=True):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
-    training.stage2_init = "best"
     best_model = build_model(2)
-    training._initialise_from_stage1(best_model, {})
-    store = StageStore(training.stage_dir(1), 1)
+    training("best")._initialise_from_stage1(best_model, {})
+    store = StageStore(str(tmp_path / "stage1"), 1)
     state = store.load_state()
     assert state.done and state.best_epoch in (0, 1)
     assert state.history["loss"][state.best_epoch] == min(state.history["loss"])
@@ -178,7 +191,7 @@ def test_stage2_starts_from_stage1_best_or_last_with_distillation(tmp_path):
     for a, b in zip(expected.weights, best_model.weights, strict=True):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
     # Only weights are carried over: stage 2 gets a fresh optimizer.
-    stage2 = training.run_stage(2, train)
+    stage2 = training("best").run_stage(2, train, batch_size=4)
     assert int(stage2.optimizer.iterations.numpy()) == 4
     # Distillation: the loss is the soft-target loss, and the teacher never moved.
     assert len(stage2.history["loss"]) == 1
@@ -189,20 +202,17 @@ def test_stage2_starts_from_stage1_best_or_last_with_distillation(tmp_path):
 def test_stage2_distils_the_stage1_model_and_counts_only_the_students_binarizers(tmp_path):
     train, _ = _data()
     images, labels = (np.stack(part) for part in zip(*train.as_numpy_iterator(), strict=True))
-    training = TwoStageTraining(
-        build_model,
+    config = _config(
         tmp_path,
-        epochs_per_stage=(2, 1),
-        learning_rate=5e-2,
-        batch_size=16,  # one step per epoch: the epoch's logs are the first step's
-        shuffle_buffer=16,
-        stage2_teacher="stage1",
-        stage2_init="last",
-        monitor=None,
-        track_saturation=True,
-        verbose=0,
+        epochs=(2, 1),
+        stage1__learning_rate=5e-2,
+        stage2__learning_rate=5e-2,
+        distillation__stage2_teacher="stage1",
+        tracking__saturation=True,
     )
-    stage1, stage2 = training.run(train)
+    training = TwoStageTraining(build_model, config, verbose=0)
+    # One step per epoch: the epoch's logs are the first step's.
+    stage1, stage2 = training.run(train, batch_size=16, shuffle_buffer=16)
     # The teacher is stage 1's final model; the student starts from the same weights.
     teacher, student = build_model(1), build_model(2)
     for model in (teacher, student):
@@ -225,11 +235,12 @@ def test_stage2_distils_the_stage1_model_and_counts_only_the_students_binarizers
     assert stage2.history["saturation"][0] == pytest.approx(
         float(np.mean(np.abs(binarizer_inputs) > 1.0))
     )
-    with pytest.raises(ValueError, match="stage2_teacher"):
-        TwoStageTraining(build_model, tmp_path, epochs_per_stage=1, stage2_teacher="resnet")
-    with pytest.raises(ValueError, match="one_step"):
+    with pytest.raises(ConfigError, match="distillation.stage2_teacher: 'resnet' is not one of"):
+        TwoStageTraining(build_model, _config(tmp_path, distillation__stage2_teacher="resnet"))
+    with pytest.raises(ConfigError, match="one-step scheme skips"):
         TwoStageTraining(
-            build_model, tmp_path, epochs_per_stage=1, stage2_teacher="stage1", one_step=True
+            build_model,
+            _config(tmp_path, distillation__stage2_teacher="stage1", training__scheme="one-step"),
         )
 
 
@@ -257,17 +268,16 @@ def test_failed_checkpoint_write_keeps_the_committed_state(tmp_path, monkeypatch
 
 
 def test_bad_arguments_are_explained(tmp_path):
-    with pytest.raises(ValueError, match="epochs_per_stage"):
-        TwoStageTraining(build_model, tmp_path, epochs_per_stage=(1, 0))
-    with pytest.raises(ValueError, match="stage2_init"):
-        TwoStageTraining(build_model, tmp_path, epochs_per_stage=1, stage2_init="first")
+    with pytest.raises(ConfigError, match="stage2.epochs must be positive"):
+        TwoStageTraining(build_model, _config(tmp_path, epochs=(1, 0)))
+    with pytest.raises(ConfigError, match=r"training.stage2_init: 'first' is not one of"):
+        TwoStageTraining(build_model, _config(tmp_path, training__stage2_init="first"))
     train, _ = _data()
+    best = _config(tmp_path, epochs=(1, 1), training__stage2_init="best")
     with pytest.raises(ValueError, match="validation_data"):
-        TwoStageTraining(build_model, tmp_path, epochs_per_stage=1, batch_size=4).run(train)
+        TwoStageTraining(build_model, best).run(train, batch_size=4)
     with pytest.raises(ValueError, match="stage 1"):
-        TwoStageTraining(build_model, tmp_path, epochs_per_stage=1, batch_size=4).run_stage(
-            2, train
-        )
+        TwoStageTraining(build_model, _config(tmp_path)).run_stage(2, train, batch_size=4)
 
 
 class _LearningRates(tf.keras.callbacks.Callback):
@@ -285,41 +295,31 @@ class _LearningRates(tf.keras.callbacks.Callback):
 def test_each_stage_decays_its_own_learning_rate(tmp_path):
     train, _ = _data()
     recorders = {1: _LearningRates(), 2: _LearningRates()}
-    training = TwoStageTraining(
-        build_model,
+    config = _config(
         tmp_path,
-        epochs_per_stage=(2, 1),
-        learning_rate=(2e-2, 5e-3),
-        schedule="stepwise",
-        batch_size=4,
-        monitor=None,
-        stage2_init="last",
-        callbacks_fn=lambda stage: [recorders[stage]],
-        verbose=0,
+        epochs=(2, 1),
+        stage1__learning_rate=2e-2,
+        stage2__learning_rate=5e-3,
+        training__schedule="stepwise",
     )
-    training.run(train)
+    training = TwoStageTraining(
+        build_model, config, callbacks_fn=lambda stage: [recorders[stage]], verbose=0
+    )
+    training.run(train, batch_size=4)
     # 16 examples in batches of 4: 4 updates per epoch, lr_0 * (1 - t / T) at update t.
     np.testing.assert_allclose(recorders[1].values, 2e-2 * (1 - np.arange(8) / 8), rtol=1e-6)
     np.testing.assert_allclose(recorders[2].values, 5e-3 * (1 - np.arange(4) / 4), rtol=1e-6)
-    with pytest.raises(ValueError, match="pair"):
-        TwoStageTraining(build_model, tmp_path, epochs_per_stage=1, learning_rate=(1e-3, -1.0))
+    with pytest.raises(ConfigError, match="stage2.learning_rate must be positive"):
+        TwoStageTraining(build_model, _config(tmp_path, stage2__learning_rate=-1.0))
 
 
 def test_stage2_c2i_counts_signs_unchanged_since_the_start_of_stage2(tmp_path):
     train, _ = _data()
-    training = TwoStageTraining(
-        build_model,
-        tmp_path,
-        epochs_per_stage=(2, 2),
-        learning_rate=5e-2,
-        batch_size=4,
-        monitor=None,
-        stage2_init="last",
-        verbose=0,
-    )
-    stage1 = training.run_stage(1, train)
+    config = _config(tmp_path, stage1__learning_rate=5e-2, stage2__learning_rate=5e-2)
+    training = TwoStageTraining(build_model, config, verbose=0)
+    stage1 = training.run_stage(1, train, batch_size=4)
     stage1_end = stage1.model.get_layer("binary1").kernel.numpy()
-    stage2 = training.run_stage(2, train)
+    stage2 = training.run_stage(2, train, batch_size=4)
     stage2_end = stage2.model.get_layer("binary1").kernel.numpy()
     # The reference is the stage-1 result that stage 2 starts from, not stage 1's start.
     unchanged_since_stage2_start = np.mean(np.sign(stage2_end) == np.sign(stage1_end))
@@ -331,22 +331,22 @@ def test_validation_every_n_epochs_keeps_histories_aligned_across_a_kill(tmp_pat
     train, validation = _data()
 
     def training(output_dir, kill_after=0):
+        config = _config(
+            output_dir,
+            epochs=(3, 1),
+            stage1__learning_rate=2e-2,
+            stage2__learning_rate=2e-2,
+            training__seed=7,
+            tracking__validate_every=2,
+        )
         return TwoStageTraining(
             build_model,
-            output_dir,
-            epochs_per_stage=(3, 1),
-            learning_rate=2e-2,
-            batch_size=4,
-            shuffle_buffer=16,
-            seed=7,
+            config,
             callbacks_fn=lambda stage: [_KillAfter(kill_after)] if kill_after else [],
-            monitor=None,
-            stage2_init="last",
-            validation_every=2,
             verbose=0,
         )
 
-    stage1, stage2 = training(tmp_path / "whole").run(train, validation)
+    stage1, stage2 = training(tmp_path / "whole").run(train, validation, **_BATCHES)
     # Validation after epochs 2 and 3 (the last) of stage 1, and the only epoch of stage 2.
     val_accuracy = stage1.history["val_accuracy"]
     assert np.isnan(val_accuracy[0]) and not np.isnan(val_accuracy[1:]).any()
@@ -357,13 +357,16 @@ def test_validation_every_n_epochs_keeps_histories_aligned_across_a_kill(tmp_pat
 
     # Killed in epoch 2 (4 steps per epoch), then resumed: the same aligned history.
     with pytest.raises(_SimulatedKillError):
-        training(tmp_path / "killed", kill_after=6).run(train, validation)
-    resumed, _ = training(tmp_path / "killed").run(train, validation)
+        training(tmp_path / "killed", kill_after=6).run(train, validation, **_BATCHES)
+    resumed, _ = training(tmp_path / "killed").run(train, validation, **_BATCHES)
     assert resumed.history.keys() == stage1.history.keys()
     for key in stage1.history:
         np.testing.assert_array_equal(resumed.history[key], stage1.history[key], err_msg=key)
 
-    with pytest.raises(ValueError, match="needs validation after every epoch"):
-        TwoStageTraining(build_model, tmp_path, epochs_per_stage=1, validation_every=2)
-    with pytest.raises(ValueError, match="validation_every must be a positive integer"):
-        TwoStageTraining(build_model, tmp_path, epochs_per_stage=1, validation_every=0)
+    with pytest.raises(ConfigError, match="needs a validation after every epoch"):
+        TwoStageTraining(
+            build_model,
+            _config(tmp_path, tracking__validate_every=2, training__stage2_init="best"),
+        )
+    with pytest.raises(ConfigError, match="tracking.validate_every must be positive"):
+        TwoStageTraining(build_model, _config(tmp_path, tracking__validate_every=0))

@@ -8,7 +8,7 @@
   and checked against its SHA-256;
 - a path to a Keras weights file (`.h5`), loaded by layer name;
 - a path to an official PyTorch checkpoint (`.pth.tar`, `.pth`, `.pt`), converted on the fly
-  with `adambnn_tf.checkpoints` (needs `pip install adambnn-tf[torch]`).
+  with `adambnn_tf.pytorch_conversion` (needs `pip install adambnn-tf[torch]`).
 
 !!! warning "No published ImageNet files yet"
     The registry is empty: no Keras weight files of these models are published yet, so

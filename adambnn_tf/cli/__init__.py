@@ -22,6 +22,7 @@ __all__ = ["main", "build_parser", "SUBCOMMAND_MODULES"]
 
 SUBCOMMAND_MODULES: tuple[str, ...] = (
     "train",
+    "recipes",
     "evaluate",
     "export",
     "convert_checkpoint",

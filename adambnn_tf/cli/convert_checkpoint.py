@@ -17,14 +17,8 @@ EXIT_FAILED = 1
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
-    """Adds the `convert-checkpoint` subcommand.
-
-    # Arguments
-        subparsers: the `add_subparsers()` object of the `adambnn` parser.
-
-    # Returns
-        The subcommand's parser.
-    """
+    """Adds the `convert-checkpoint` subcommand to `subparsers` and returns its parser (the protocol
+    of `adambnn_tf.cli`)."""
     parser = subparsers.add_parser(
         "convert-checkpoint",
         help="convert an official ReActNet/AdamBNN PyTorch checkpoint to a Keras weights file",

@@ -10,23 +10,14 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
-import numpy as np
-
-__all__ = ["add_parser", "run", "evaluate_model"]
+__all__ = ["add_parser", "run"]
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
-    """Adds the `evaluate` subcommand.
-
-    # Arguments
-        subparsers: the `add_subparsers()` object of the `adambnn` parser.
-
-    # Returns
-        The subcommand's parser.
-    """
+    """Adds the `evaluate` subcommand to `subparsers` and returns its parser (the protocol
+    of `adambnn_tf.cli`)."""
     parser = subparsers.add_parser(
         "evaluate",
         help="test accuracy of a saved Keras model or an LCE .tflite",
@@ -45,32 +36,6 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     return parser
 
 
-def evaluate_model(path: str, images: np.ndarray) -> np.ndarray:
-    """Runs a saved model on `images` and returns its outputs.
-
-    # Arguments
-        path: a `.tflite` file (LCE interpreter) or a saved Keras model.
-        images: a batch of preprocessed images.
-
-    # Returns
-        The model outputs, one row per image.
-
-    # Raises
-        FileNotFoundError: if `path` does not exist.
-    """
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"{path!r} does not exist; give a .tflite, .h5 or SavedModel path.")
-    if path.endswith(".tflite"):
-        from larq_compute_engine.tflite.python.interpreter import Interpreter
-
-        with open(path, "rb") as file:
-            return Interpreter(file.read(), num_threads=os.cpu_count() or 1).predict(images)
-    import tensorflow as tf
-
-    model = tf.keras.models.load_model(path, compile=False)
-    return model.predict(images, batch_size=256, verbose=0)
-
-
 def run(args: argparse.Namespace) -> int:
     """Prints the top-1 accuracy.
 
@@ -78,22 +43,16 @@ def run(args: argparse.Namespace) -> int:
         0, or 2 for bad input.
     """
     from adambnn_tf.data import load_dataset
+    from adambnn_tf.evaluation import dataset_arrays, predict, top1
 
     try:
         data = load_dataset(
             args.dataset, args.split, batch_size=args.batch_size, data_dir=args.data_dir
         )
-        images, labels = [], []
-        for batch_images, batch_labels in data.dataset:
-            images.append(batch_images.numpy())
-            labels.append(batch_labels.numpy())
-        images, labels = np.concatenate(images), np.concatenate(labels)
-        if args.limit is not None:
-            images, labels = images[: args.limit], labels[: args.limit]
-        outputs = evaluate_model(args.model, images)
+        images, labels = dataset_arrays(data.dataset, limit=args.limit or 0)
+        accuracy = top1(predict(args.model, images, batch_size=args.batch_size), labels)
     except (ValueError, FileNotFoundError, OSError) as error:
         print(f"adambnn evaluate: {error}", file=sys.stderr)
         return 2
-    accuracy = float(np.mean(np.argmax(outputs, axis=-1) == labels))
     print(f"{args.model}: top-1 accuracy {accuracy:.4f} on {len(labels)} {args.split} images")
     return 0

@@ -21,14 +21,8 @@ EXIT_PARITY_FAILED = 3
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
-    """Adds the `export` subcommand.
-
-    # Arguments
-        subparsers: the `add_subparsers()` object of the `adambnn` parser.
-
-    # Returns
-        The subcommand's parser.
-    """
+    """Adds the `export` subcommand to `subparsers` and returns its parser (the protocol
+    of `adambnn_tf.cli`)."""
     parser = subparsers.add_parser(
         "export",
         help="convert a saved BNN to a Larq Compute Engine .tflite and check it",

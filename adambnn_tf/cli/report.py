@@ -16,14 +16,8 @@ __all__ = ["add_parser", "run"]
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
-    """Adds the `report` subcommand.
-
-    # Arguments
-        subparsers: the `add_subparsers()` object of the `adambnn` parser.
-
-    # Returns
-        The subcommand's parser.
-    """
+    """Adds the `report` subcommand to `subparsers` and returns its parser (the protocol
+    of `adambnn_tf.cli`)."""
     parser = subparsers.add_parser(
         "report",
         help="write a Markdown report with plots of a training run",

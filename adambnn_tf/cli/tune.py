@@ -29,14 +29,8 @@ _ORACLES = ("random", "bayesian", "hyperband")
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
-    """Adds the `tune` subcommand.
-
-    # Arguments
-        subparsers: the `add_subparsers()` object of the `adambnn` parser.
-
-    # Returns
-        The subcommand's parser.
-    """
+    """Adds the `tune` subcommand to `subparsers` and returns its parser (the protocol
+    of `adambnn_tf.cli`)."""
     parser = subparsers.add_parser(
         "tune",
         help="search learning rate and stage-1 weight decay with keras-tuner",

@@ -13,6 +13,7 @@ __all__ = [
     "IMAGENET_PIPELINES",
     "INITIALIZERS",
     "MODELS",
+    "NAMED_TEACHERS",
     "OPTIMIZERS",
     "PADDINGS",
     "SCHEDULES",
@@ -53,6 +54,10 @@ the official code); `decoupled`: AdamW-style, subtracted from the weights."""
 STAGE2_INITS = ("last", "best")
 """The stage-1 weights stage 2 starts from: the last epoch's, or the best epoch's by the
 stage-2 initialisation metric (the official code: best validation top-1)."""
+
+NAMED_TEACHERS = ("resnet34",)
+"""Teachers named rather than given as a file: `resnet34`, torchvision's ResNet-34 with its
+ImageNet weights (the official recipe's teacher)."""
 
 STAGE2_TEACHERS = (None, "stage1")
 """`None`, or `"stage1"`: distil the finished stage-1 model into stage 2."""

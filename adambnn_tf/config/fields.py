@@ -138,7 +138,7 @@ def coerce(value: Any, annotation: Any, key: str) -> Any:
         ConfigError: for a value of another type.
     """
     types_ = _allowed_types(annotation)
-    if isinstance(value, str) and str not in types_:
+    if isinstance(value, str) and (str not in types_ or value.strip().lower() in _NONE_WORDS):
         return _from_text(value, types_, key)
     if value is None and type(None) in types_:
         return None

@@ -33,6 +33,7 @@ from adambnn_tf.config.choices import (
     IMAGENET_PIPELINES,
     INITIALIZERS,
     MODELS,
+    NAMED_TEACHERS,
     OPTIMIZERS,
     PADDINGS,
     SCHEDULES,
@@ -266,7 +267,10 @@ class DistillationConfig(_Section):
     """Knowledge distillation (the distribution loss replaces the labels)."""
 
     teacher: str | None = setting(
-        None, "a saved Keras teacher (.h5 or SavedModel) to distil into both stages", path=True
+        None,
+        "a saved Keras teacher (.h5 or SavedModel) to distil into both stages, or a name of "
+        f"{list(NAMED_TEACHERS)}",
+        path=True,
     )
     teacher_epochs: int = setting(
         0,
@@ -393,6 +397,7 @@ class RunConfig(_Section):
                 "Give either a trained teacher (distillation.teacher) or a number of epochs to "
                 "train one (distillation.teacher_epochs), not both."
             )
+        self._check_teacher()
         one_step = self.training.scheme == "one-step"
         if self.distillation.stage2_teacher and one_step:
             raise ConfigError(
@@ -411,6 +416,20 @@ class RunConfig(_Section):
                     f"training.stage2_init='best' by {metric!r} needs a validation after every "
                     "epoch; set tracking.validate_every=1, or training.stage2_init='last'."
                 )
+
+    def _check_teacher(self) -> None:
+        teacher = self.distillation.teacher
+        if teacher in NAMED_TEACHERS:
+            raise ConfigError(
+                f"distillation.teacher={teacher!r} names torchvision's ResNet-34 with ImageNet "
+                "weights, which this version cannot build yet (no Keras ResNet-34 in the zoo); "
+                "convert one to a Keras model and give its path (--teacher PATH)."
+            )
+        if teacher is not None and not os.path.exists(teacher):
+            raise ConfigError(
+                f"distillation.teacher {teacher!r} does not exist; give the path of a saved "
+                f"Keras model (SavedModel folder or .h5) or a name of {list(NAMED_TEACHERS)}."
+            )
 
     def identity(self) -> dict[str, Any]:
         """The settings that change what is trained, by dotted key (paths resolved): a run

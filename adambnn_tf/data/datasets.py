@@ -70,6 +70,7 @@ KNOWN_DATASETS: dict[str, DatasetSpec] = {
 
 _IMAGENET_SIZE = 224
 _DEFAULT_SHUFFLE_BUFFER = 10_000
+_SHUFFLE_GRAPH_SEED = 87654321  # TensorFlow's own default graph seed
 _LOCAL_FASHION_MNIST = "local Fashion-MNIST IDX files"
 
 
@@ -419,6 +420,11 @@ def load_dataset(
         else:
             ordered = examples
             if shuffle:
+                # The graph-level half of the shuffle's seed pair, fixed inside this dataset
+                # function: the order then depends on (seed, epoch) only, not on whether a
+                # global seed was set before; and a global seed of 0 would otherwise make
+                # TensorFlow test the tensor op seed as a Python bool (an error in graph mode).
+                tf.random.set_seed(_SHUFFLE_GRAPH_SEED)
                 ordered = ordered.shuffle(
                     buffer, seed=this_epoch_seed, reshuffle_each_iteration=False
                 )

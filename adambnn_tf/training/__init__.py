@@ -2,15 +2,16 @@
 
 !!! example
     ```python
+    from adambnn_tf.config import recipe
     from adambnn_tf.training import TwoStageTraining
 
-    training = TwoStageTraining(build_model, "runs/exp1", epochs_per_stage=(128, 128))
-    stage1, stage2 = training.run(train_data, validation_data=val_data)
+    config = recipe("fashion-mnist").with_overrides({"output_dir": "runs/exp1"})
+    stage1, stage2 = TwoStageTraining(build_model, config).run(train_data, val_data)
     ```
 """
 
-from adambnn_tf.training.checkpoints import StageState, StageStore, atomic_write_text
-from adambnn_tf.training.data import epoch_seed, training_dataset
+from adambnn_tf.training.data import training_dataset
+from adambnn_tf.training.stage_store import StageState, StageStore
 from adambnn_tf.training.two_stage import StageResult, TwoStageTraining
 
 __all__ = [
@@ -18,7 +19,5 @@ __all__ = [
     "StageState",
     "StageStore",
     "TwoStageTraining",
-    "atomic_write_text",
-    "epoch_seed",
     "training_dataset",
 ]

@@ -6,14 +6,11 @@ from collections.abc import Callable
 
 import tensorflow as tf
 
-__all__ = ["epoch_seed", "training_dataset"]
+from adambnn_tf.data.seeds import epoch_seed, stage_seed
+
+__all__ = ["training_dataset"]
 
 TrainData = tf.data.Dataset | Callable[[int, int], tf.data.Dataset]
-
-
-def epoch_seed(seed: int, stage: int, epoch: int) -> int:
-    """The shuffle seed of one epoch: a pure function of (seed, stage, epoch)."""
-    return (seed * 1_000_003 + stage * 10_007 + epoch) % (2**31 - 1)
 
 
 def _epoch_dataset(
@@ -28,10 +25,10 @@ def _epoch_dataset(
         return data(stage, int(epoch))
     dataset = data
     if shuffle_buffer:
-        mixed = (
-            tf.constant(seed * 1_000_003 + stage * 10_007, tf.int64) + tf.cast(epoch, tf.int64)
-        ) % (2**31 - 1)
-        dataset = dataset.shuffle(shuffle_buffer, seed=mixed, reshuffle_each_iteration=False)
+        shuffle_seed = epoch_seed(
+            tf.constant(stage_seed(seed, stage), tf.int64), tf.cast(epoch, tf.int64)
+        )
+        dataset = dataset.shuffle(shuffle_buffer, seed=shuffle_seed, reshuffle_each_iteration=False)
     if batch_size:
         dataset = dataset.batch(batch_size)
     return dataset
@@ -67,8 +64,9 @@ def training_dataset(
 
     Epoch `k` of stage `s` always has the same order, whichever epoch the run started from:
 
-    - a `tf.data.Dataset` is shuffled per epoch with seed `epoch_seed(seed, s, k)` (when
-      `shuffle_buffer` is given) and batched (when `batch_size` is given);
+    - a `tf.data.Dataset` is shuffled per epoch with seed `epoch_seed(stage_seed(seed, s), k)`
+      (`adambnn_tf.data.seeds`, when `shuffle_buffer` is given) and batched (when
+      `batch_size` is given);
     - a callable `(stage, epoch) -> tf.data.Dataset` gives each epoch's batches itself
       (use it for augmentation seeded per epoch, e.g. with stateless random ops).
 
@@ -89,7 +87,11 @@ def training_dataset(
         combined = datasets[0]
         for dataset in datasets[1:]:
             combined = combined.concatenate(dataset)
-        return combined
+        # Keras' `fit` opens a second iterator over a dataset whose cardinality equals
+        # `steps_per_epoch` (one remaining epoch of a resumed run), and a dataset that
+        # reshuffles on each iteration would then give that epoch another order than an
+        # uninterrupted run gave it. An unknown cardinality keeps one iterator for the whole fit.
+        return combined.filter(lambda *_: True)
     return (
         tf.data.Dataset.range(first_epoch, epochs)
         .flat_map(

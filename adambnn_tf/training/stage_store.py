@@ -1,6 +1,6 @@
-"""Atomic, resumable per-epoch checkpoints of one training stage.
+"""Atomic, resumable per-epoch checkpoints of one training phase (a stage, or the teacher).
 
-Layout of a stage directory:
+Layout of a phase directory:
 
 ```
 stage1/
@@ -27,10 +27,7 @@ import tensorflow as tf
 
 from adambnn_tf._files import write_atomically
 
-__all__ = ["StageState", "StageStore", "atomic_write_text"]
-
-# The project-wide atomic writer, under the name this package has always exported.
-atomic_write_text = write_atomically
+__all__ = ["StageState", "StageStore"]
 
 STATE_FILE = "state.json"
 CHECKPOINT_PREFIX = "ckpt"
@@ -38,9 +35,9 @@ CHECKPOINT_PREFIX = "ckpt"
 
 @dataclass
 class StageState:
-    """What `state.json` records about a stage."""
+    """What `state.json` records about a phase (`stage`: 1, 2, or `"teacher"`)."""
 
-    stage: int
+    stage: int | str
     completed_epochs: int = 0
     done: bool = False
     last_checkpoint: str | None = None
@@ -52,11 +49,11 @@ class StageState:
 
 
 class StageStore:
-    """Reads and writes the checkpoints and state of one stage in `directory`.
+    """Reads and writes the checkpoints and state of one phase in `directory`.
 
     # Arguments
-        directory: the stage directory (created if missing).
-        stage: 1 or 2.
+        directory: the phase directory (created if missing).
+        stage: 1, 2, or `"teacher"`.
         keep_last: how many epoch checkpoints to keep (at least 1).
     """
 
@@ -104,7 +101,7 @@ class StageStore:
 
     def commit(self, state: StageState) -> None:
         """Replaces `state.json`, then removes the checkpoints it no longer names."""
-        atomic_write_text(self.state_path, json.dumps(asdict(state), indent=1))
+        write_atomically(self.state_path, json.dumps(asdict(state), indent=1))
         self._prune(state)
 
     def _prune(self, state: StageState) -> None:

@@ -1,0 +1,161 @@
+"""Command-line options derived from the run configuration's fields.
+
+Every leaf of `adambnn_tf.config.RunConfig` with a flag becomes an option whose help, choices
+and default come from its declaration; the stage settings (`stage1.epochs`,
+`stage2.epochs`, ...) share one flag that takes stage 1's and stage 2's values. Options that
+are not given leave the recipe's value alone; `--set KEY=VALUE` reaches every field.
+
+!!! example
+    ```python
+    parser = argparse.ArgumentParser(allow_abbrev=False)
+    add_config_options(parser)
+    config = config_from_options(parser.parse_args(["--epochs", "3", "2", "--seed", "1"]))
+    ```
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from typing import Any
+
+from adambnn_tf.config import DEFAULT_RECIPE, ConfigError, RunConfig, recipe, recipe_names
+from adambnn_tf.config.fields import setting_of
+from adambnn_tf.config.schema import StageConfig
+
+__all__ = ["add_config_options", "config_from_options"]
+
+_STAGES = ("stage1", "stage2")
+
+
+def _flag(key: str, spec) -> str:
+    return spec.flag or "--" + key.rsplit(".", 1)[-1].replace("_", "-")
+
+
+def _default_text(value: Any) -> str:
+    return "none" if value is None else str(value)
+
+
+def _option_fields():
+    """`(key, flag, setting, default)` of every non-stage leaf that has a flag."""
+    defaults = RunConfig()
+    for key, field, _ in RunConfig.leaves():
+        spec = setting_of(field)
+        if key.split(".")[0] in _STAGES or spec.flag == "":
+            continue
+        yield key, _flag(key, spec), spec, defaults.get(key)
+
+
+def add_config_options(parser: argparse.ArgumentParser) -> None:
+    """Adds `--recipe`, `--config`, one option per configuration field, and `--set`.
+
+    # Arguments
+        parser: the parser of `adambnn train` (or any parser that runs a configuration).
+    """
+    parser.add_argument(
+        "--recipe",
+        choices=recipe_names(),
+        help=f"the named recipe the options change (default: {DEFAULT_RECIPE}; "
+        "`adambnn recipes` lists them)",
+    )
+    parser.add_argument(
+        "--config",
+        metavar="JSON",
+        help="start from a configuration file instead of a recipe, e.g. a run directory's "
+        "run.json (to re-run or resume it)",
+    )
+    for key, flag, spec, default in _option_fields():
+        if spec.negative_flag:
+            parser.add_argument(
+                spec.negative_flag,
+                dest=key,
+                action="store_const",
+                const="false",
+                default=argparse.SUPPRESS,
+                help=f"{spec.help}: off ({key})",
+            )
+            continue
+        parser.add_argument(
+            flag,
+            dest=key,
+            default=argparse.SUPPRESS,
+            choices=[_default_text(choice) for choice in spec.choices] if spec.choices else None,
+            metavar=None if spec.choices else key.rsplit(".", 1)[-1].upper(),
+            help=f"{spec.help} ({key}; default {_default_text(default)})",
+        )
+    defaults = RunConfig()
+    for field in dataclasses.fields(StageConfig):
+        spec = setting_of(field)
+        values = [defaults.get(f"{stage}.{field.name}") for stage in _STAGES]
+        parser.add_argument(
+            "--" + field.name.replace("_", "-"),
+            dest=f"stages.{field.name}",
+            nargs="+" if spec.both_stages else 2,
+            metavar=("STAGE1", "STAGE2") if not spec.both_stages else "VALUE",
+            default=argparse.SUPPRESS,
+            help=f"{spec.help}: "
+            + ("one value for both stages, or two: " if spec.both_stages else "")
+            + f"stage 1's and stage 2's (stage1.{field.name}, stage2.{field.name}; default "
+            f"{' '.join(map(str, values))})",
+        )
+    parser.add_argument(
+        "--set",
+        dest="settings",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="set any configuration field, e.g. --set training.decay_form=decoupled "
+        "(`adambnn recipes --show NAME` lists the keys)",
+    )
+
+
+def _stage_overrides(name: str, values: list[str]) -> dict[str, str]:
+    if len(values) == 1:
+        values = values * 2
+    if len(values) != 2:
+        raise ConfigError(
+            f"--{name.replace('_', '-')} takes one value for both stages or two (stage 1's and "
+            f"stage 2's), got {len(values)}: {' '.join(values)}."
+        )
+    return {f"{stage}.{name}": value for stage, value in zip(_STAGES, values, strict=True)}
+
+
+def _set_overrides(settings: list[str]) -> dict[str, str]:
+    overrides = {}
+    for item in settings:
+        key, separator, value = item.partition("=")
+        if not separator or not key:
+            raise ConfigError(f"--set {item!r}: write KEY=VALUE, e.g. --set stage1.epochs=3.")
+        overrides[key.strip()] = value
+    return overrides
+
+
+def config_from_options(args: argparse.Namespace) -> RunConfig:
+    """The configuration that parsed options describe: the recipe (or `--config` file), then
+    the options given, then `--set`, validated.
+
+    # Arguments
+        args: options parsed by a parser with `add_config_options`.
+
+    # Returns
+        The validated `RunConfig`.
+
+    # Raises
+        ConfigError: for an unknown key, a bad value or combination (naming the key and what
+            it accepts), or both `--recipe` and `--config`.
+    """
+    if args.recipe and args.config:
+        raise ConfigError(
+            "--recipe and --config both choose where the settings start; give one of them."
+        )
+    base = RunConfig.load(args.config) if args.config else recipe(args.recipe or DEFAULT_RECIPE)
+    overrides: dict[str, Any] = {}
+    for name, value in vars(args).items():
+        if name.startswith("stages."):
+            overrides.update(_stage_overrides(name.split(".", 1)[1], value))
+        elif "." in name or name == "output_dir":
+            overrides[name] = value
+    overrides.update(_set_overrides(args.settings))
+    config = base.with_overrides(overrides)
+    config.validate()
+    return config
