@@ -30,6 +30,7 @@ from adambnn_tf._files import save_model_atomically, write_atomically
 from adambnn_tf.config import ModelConfig, RunConfig
 from adambnn_tf.config.choices import MODELS
 from adambnn_tf.data import load_dataset
+from adambnn_tf.data.datasets import VALIDATION_SPLIT
 from adambnn_tf.data.seeds import stage_seed
 from adambnn_tf.evaluation import dataset_arrays, predict, top1
 from adambnn_tf.losses import SmoothedSparseCategoricalCrossentropy
@@ -50,6 +51,8 @@ class MainJobSummary:
     # Attributes
         output_dir: the run directory.
         test_accuracy: the final model's accuracy on the test split.
+        validation_accuracy: its accuracy on the validation split carved from the training set
+            (`data.validation_examples`), or `None` without one.
         history: per-stage histories, `{"stage1": {...}, "stage2": {...}}`, plus
             `"teacher"` when the run trained its teacher.
         training_minutes: wall time of each training phase (`teacher`, `stage1`, `stage2`,
@@ -65,6 +68,7 @@ class MainJobSummary:
     test_accuracy: float
     history: dict[str, dict[str, list[float]]]
     training_minutes: dict[str, float] = dataclasses.field(default_factory=dict)
+    validation_accuracy: float | None = None
     tflite_path: str | None = None
     tflite_accuracy: float | None = None
     keras_accuracy_on_export_examples: float | None = None
@@ -101,8 +105,10 @@ def build_zoo_model(model: ModelConfig, stage: int, input_shape, num_classes: in
 
 @dataclasses.dataclass
 class _Data:
-    """The run's data: test batches, the training set's description and its batches."""
+    """The run's data: validation and test batches, the training set's description and its
+    batches."""
 
+    validation_batches: tf.data.Dataset
     test_batches: tf.data.Dataset
     input_shape: tuple[int, ...]
     num_classes: int
@@ -117,10 +123,14 @@ def _load_data(config: RunConfig) -> _Data:
         "data_dir": data.data_dir,
         "imagenet_pipeline": data.imagenet_pipeline,
         "lighting": data.lighting,
+        "validation_examples": data.validation_examples,
     }
     test_batches = load_dataset(data.dataset, "test", **common).dataset
     if data.test_examples:
         test_batches = test_batches.unbatch().take(data.test_examples).batch(data.batch_size)
+    validation_batches = test_batches
+    if data.validation_examples:
+        validation_batches = load_dataset(data.dataset, VALIDATION_SPLIT, **common).dataset
     train = load_dataset(data.dataset, "train", **common)
 
     def train_batches(stage: int, epoch: int) -> tf.data.Dataset:
@@ -140,6 +150,7 @@ def _load_data(config: RunConfig) -> _Data:
         return batches
 
     return _Data(
+        validation_batches=validation_batches,
         test_batches=test_batches,
         input_shape=tuple(train.input_shape),
         num_classes=train.num_classes,
@@ -181,7 +192,7 @@ def _trained_teacher(config: RunConfig, data: _Data, strategy) -> tuple[tf.keras
         learning_rate=config.stage1.learning_rate,
         schedule=config.training.schedule,
         seed=config.training.seed,
-        validation_data=data.test_batches,
+        validation_data=data.validation_batches,
         callbacks=[EpochTimer()],
         strategy=strategy,
         verbose=2 if config.output.progress else 0,
@@ -279,7 +290,9 @@ def run_main_job(
         verbose=0,
     )
     results = training.run(
-        data.train_batches, validation_data=data.test_batches, steps_per_epoch=data.steps_per_epoch
+        data.train_batches,
+        validation_data=data.validation_batches,
+        steps_per_epoch=data.steps_per_epoch,
     )
     for result in results:
         if result is not None:
@@ -289,13 +302,25 @@ def run_main_job(
     # Compiled without the training loss, so that the saved file reloads without custom
     # objects for it.
     final_model.compile(metrics=["accuracy"], loss=None)
+    validation_accuracy = None
+    if config.data.validation_examples:
+        validation_images, validation_labels = dataset_arrays(data.validation_batches)
+        validation_accuracy = top1(
+            predict(final_model, validation_images, batch_size=config.data.batch_size),
+            validation_labels,
+        )
+    # The test split is read here once, for the final model.
     images, labels = dataset_arrays(data.test_batches)
     logits = predict(final_model, images, batch_size=config.data.batch_size)
     correct = np.argmax(logits, axis=-1) == labels
     save_latent_weights(final_model, os.path.join(config.output_dir, LATENT_WEIGHTS))
     save_model_atomically(final_model, os.path.join(config.output_dir, "final_model.h5"))
     summary = MainJobSummary(
-        config.output_dir, float(np.mean(correct)), histories, _training_minutes(histories)
+        config.output_dir,
+        float(np.mean(correct)),
+        histories,
+        _training_minutes(histories),
+        validation_accuracy=validation_accuracy,
     )
     if config.output.export:
         _export(config, final_model, images, labels, correct, summary)
@@ -303,6 +328,7 @@ def run_main_job(
         config.output_dir,
         {
             "test_accuracy": summary.test_accuracy,
+            "validation_accuracy": summary.validation_accuracy,
             "training_minutes": summary.training_minutes,
             "tflite_accuracy": summary.tflite_accuracy,
             "keras_accuracy_on_export_examples": summary.keras_accuracy_on_export_examples,

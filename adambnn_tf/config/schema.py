@@ -202,6 +202,13 @@ class DataConfig(_Section):
     test_examples: int = setting(
         0, "evaluate on the first N test images (0: all)", check="non_negative"
     )
+    validation_examples: int = setting(
+        0,
+        "carve a fixed class-stratified validation split of N training images (before "
+        "train_examples takes its first images from the rest), validate on it during training "
+        "and read the test split once at the end (0: validate on the test split)",
+        check="non_negative",
+    )
 
 
 @dataclasses.dataclass(frozen=True)

@@ -15,6 +15,7 @@ from adambnn_tf.config.choices import IMAGENET_PIPELINES
 from adambnn_tf.data import imagenet_pipeline as official
 from adambnn_tf.data import preprocessing
 from adambnn_tf.data.fashion_mnist import FashionMnistNotFoundError, load_fashion_mnist_arrays
+from adambnn_tf.data.holdout import stratified_holdout
 from adambnn_tf.data.seeds import epoch_seed
 
 __all__ = [
@@ -70,6 +71,7 @@ KNOWN_DATASETS: dict[str, DatasetSpec] = {
 
 _IMAGENET_SIZE = 224
 _DEFAULT_SHUFFLE_BUFFER = 10_000
+VALIDATION_SPLIT = "validation"
 _SHUFFLE_GRAPH_SEED = 87654321  # TensorFlow's own default graph seed
 _LOCAL_FASHION_MNIST = "local Fashion-MNIST IDX files"
 
@@ -172,6 +174,23 @@ def _fashion_mnist_source(
     return (images[..., None], labels), len(labels), _LOCAL_FASHION_MNIST
 
 
+def _carve_validation(
+    examples, split: str, count: int, source: str
+) -> tuple[tuple[np.ndarray, np.ndarray], int, str]:
+    """The training split without its held-out validation examples, or those examples."""
+    if not isinstance(examples, tuple):
+        raise ValueError(
+            "validation_examples carves a validation split from a training set held in memory "
+            "(the local Fashion-MNIST files); for a tfds dataset or image folders, use their own "
+            "validation split (split='validation') and validation_examples=0."
+        )
+    images, labels = examples
+    held_out = stratified_holdout(labels, count)
+    keep = held_out if split == VALIDATION_SPLIT else ~held_out
+    described = f"{source}, {split}: {int(keep.sum())} of the training images"
+    return (images[keep], labels[keep]), int(keep.sum()), described
+
+
 def _image_folder_source(split: str, data_dir: str | None) -> tuple[tf.data.Dataset, int, int, str]:
     if data_dir is None or not os.path.isdir(data_dir):
         raise DatasetNotPreparedError(
@@ -266,6 +285,7 @@ def load_dataset(
     manual_dir: str | os.PathLike | None = None,
     imagenet_pipeline: str = "larq_zoo",
     lighting: float = 0.1,
+    validation_examples: int = 0,
 ) -> LoadedDataset:
     """Loads a split of a dataset as batches of preprocessed `(image, label)`.
 
@@ -328,6 +348,11 @@ def load_dataset(
         lighting: the strength (standard deviation) of the official pipeline's PCA lighting
             noise in training, 0.1 in the official code; 0 turns it off. Only the official
             pipeline with `augment=True` uses it.
+        validation_examples: when above 0, a fixed class-stratified validation split of this
+            many images is carved from the training set (`adambnn_tf.data.holdout`): split
+            `"train"` is then the rest, and split `"validation"` the held-out images, so that
+            choices are made without the test split (in-memory datasets only, e.g. the local
+            Fashion-MNIST files).
 
     # Returns
         A `LoadedDataset`: the batched `dataset` with `num_classes`, `input_shape`,
@@ -374,18 +399,24 @@ def load_dataset(
     repeat = shuffle if repeat is None else repeat
     drop_remainder = repeat if drop_remainder is None else drop_remainder
 
+    carved = validation_examples > 0 and split in ("train", VALIDATION_SPLIT)
+    source_split = "train" if carved else split
     if name == IMAGE_FOLDER:
         spec = None
-        examples, num_examples, num_classes, source = _image_folder_source(split, data_dir)
+        examples, num_examples, num_classes, source = _image_folder_source(source_split, data_dir)
     else:
         spec = KNOWN_DATASETS[name]
         num_classes = spec.num_classes
         if name == "fashion_mnist":
-            examples, num_examples, source = _fashion_mnist_source(split, data_dir, download)
+            examples, num_examples, source = _fashion_mnist_source(source_split, data_dir, download)
         else:
             examples, num_examples, source = _tfds_source(
-                spec, split, data_dir, download, manual_dir
+                spec, source_split, data_dir, download, manual_dir
             )
+    if carved:
+        examples, num_examples, source = _carve_validation(
+            examples, split, validation_examples, source
+        )
     if drop_remainder and batch_size > num_examples:
         raise ValueError(
             f"batch_size {batch_size} exceeds the {num_examples} examples of {name} {split!r}, "
