@@ -122,11 +122,13 @@ def _run_worker(framework: str, args) -> dict:
 
 
 def main() -> int:
+    from adambnn_tf.config.choices import PADDINGS
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--size", type=int, default=224)
     parser.add_argument("--width", type=float, default=1.0, help="width multiplier")
-    parser.add_argument("--padding", default="pytorch", choices=("lce", "pytorch"))
+    parser.add_argument("--padding", default="pytorch", choices=PADDINGS)
     parser.add_argument("--steps", type=int, default=3, help="timed steps per round")
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds")
     parser.add_argument("--threads", type=int, default=2, help="PyTorch intra-op threads")

@@ -37,6 +37,7 @@ from collections.abc import Sequence
 import larq as lq
 import tensorflow as tf
 
+from adambnn_tf.config.choices import PADDINGS
 from adambnn_tf.initializers import check_initializer, layer_initializers
 from adambnn_tf.layers import RPReLU
 from adambnn_tf.quantizers import RSign
@@ -54,7 +55,6 @@ __all__ = [
     "rprelu",
 ]
 
-PADDINGS = ("lce", "pytorch")
 STAGES = (1, 2)
 
 # BatchNorm settings of both padding modes: PyTorch's defaults (eps 1e-5, momentum 0.1, which
