@@ -1,7 +1,8 @@
 """ReActNet models in larq-zoo style (`adambnn_tf.zoo`).
 
 `ReActNetA`, `ReActNetACompact` (ReActNet-A's blocks in a six-block plan for small images),
-`ReActNet18` and `ResNetTeacher` (a small real-valued distillation teacher) are keyword-only
+`ReActNet18`, `ResNetTeacher` (a small real-valued distillation teacher) and `ResNet34`
+(torchvision's `resnet34`, the official ImageNet teacher) are keyword-only
 functions with larq-zoo's signature (`input_shape`, `input_tensor`, `weights`,
 `include_top`, `num_classes`) plus the recipe's options (`stage`, `padding`,
 `width_multiplier`, `small_input`, ...). Their zookeeper factories subclass larq-zoo's
@@ -26,6 +27,7 @@ from adambnn_tf.zoo._pretrained import PRETRAINED_WEIGHTS, register_pretrained_w
 from adambnn_tf.zoo.reactnet18 import ReActNet18, ReActNet18Factory
 from adambnn_tf.zoo.reactnet_a import ReActNetA, ReActNetAFactory
 from adambnn_tf.zoo.reactnet_a_compact import ReActNetACompact, ReActNetACompactFactory
+from adambnn_tf.zoo.resnet34 import ResNet34, ResNet34Factory
 from adambnn_tf.zoo.resnet_teacher import ResNetTeacher, ResNetTeacherFactory
 
 __all__ = [
@@ -36,6 +38,8 @@ __all__ = [
     "ReActNetACompact",
     "ReActNetACompactFactory",
     "ReActNetAFactory",
+    "ResNet34",
+    "ResNet34Factory",
     "ResNetTeacher",
     "ResNetTeacherFactory",
     "SymmetricPaddingMaxPool2D",

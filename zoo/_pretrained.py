@@ -1,4 +1,4 @@
-"""Pretrained weights of the ReActNet models: the `"imagenet"` registry, files and checkpoints.
+"""Pretrained weights of the zoo models: the `"imagenet"` registry, files and checkpoints.
 
 `weights=` of every model accepts
 
@@ -7,8 +7,9 @@
   `tf.keras.utils.get_file` into larq-zoo's cache layout (`~/.keras/larq/models/<model>/`)
   and checked against its SHA-256;
 - a path to a Keras weights file (`.h5`), loaded by layer name;
-- a path to an official PyTorch checkpoint (`.pth.tar`, `.pth`, `.pt`), converted on the fly
-  with `adambnn_tf.pytorch_conversion` (needs `pip install adambnn-tf[torch]`).
+- a path to an official PyTorch checkpoint (`.pth.tar`, `.pth`, `.pt`; torchvision's state
+  dict for `ResNet34`), converted on the fly with `adambnn_tf.pytorch_conversion` (needs
+  `pip install adambnn-tf[torch]`).
 
 !!! warning "No published ImageNet files yet"
     The registry is empty: no Keras weight files of these models are published yet, so
@@ -73,7 +74,8 @@ def register_pretrained_weights(
         ```
 
     # Arguments
-        model: `"reactnet_a"` or `"reactnet18"`.
+        model: `"reactnet_a"`, `"reactnet18"` or `"resnet34"` (whose padding is always
+            `"pytorch"`).
         padding: the padding mode the weights were trained or converted for.
         include_top: whether the file includes the classifier.
         url: download URL.
@@ -115,13 +117,15 @@ def download_weights(
     entry = PRETRAINED_WEIGHTS.get((model, padding, include_top))
     if entry is None:
         available = sorted(k for k in PRETRAINED_WEIGHTS if k[0] == model)
+        # ResNet-34 has PyTorch's padding only, so it takes no padding argument.
+        padding_hint = "" if model == "resnet34" else " with padding='pytorch'"
         raise ValueError(
             f"No ImageNet weights are registered for {model} with padding={padding!r} and "
             f"include_top={include_top} (registered: {available or 'none'}). No Keras weight "
-            "files of the ReActNet models are published yet. Convert an official PyTorch "
-            "checkpoint instead: `adambnn convert-checkpoint model.pth.tar weights.h5 "
-            f"--model {model}`, then pass weights='weights.h5' with padding='pytorch' "
-            "(or pass the .pth.tar path directly)."
+            "files of the zoo models are published yet. Convert an official PyTorch "
+            "checkpoint (torchvision's for resnet34) instead: `adambnn convert-checkpoint "
+            f"model.pth.tar weights.h5 --model {model}`, then pass weights='weights.h5'"
+            f"{padding_hint} (or pass the checkpoint's path directly)."
         )
     cache_subdir = os.path.join("larq", "models", model)
     try:

@@ -3,6 +3,7 @@
 !!! example
     ```bash
     adambnn convert-checkpoint model_best.pth.tar reactnet_a.h5 --model reactnet_a
+    adambnn convert-checkpoint --arch resnet34 resnet34-b627a593.pth resnet34.h5  # teacher
     ```
 """
 
@@ -14,6 +15,8 @@ import sys
 __all__ = ["add_parser", "run"]
 
 EXIT_FAILED = 1
+# adambnn_tf.pytorch_conversion.MODEL_NAMES, written out so that `--help` imports no TensorFlow.
+ARCHITECTURES = ("reactnet_a", "reactnet18", "resnet34")
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -21,23 +24,33 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     of `adambnn_tf.cli`)."""
     parser = subparsers.add_parser(
         "convert-checkpoint",
-        help="convert an official ReActNet/AdamBNN PyTorch checkpoint to a Keras weights file",
+        help="convert an official ReActNet/AdamBNN PyTorch checkpoint (or torchvision's "
+        "ResNet-34) to a Keras weights file",
         description="Convert an official ReActNet-A or ReActNet-18 PyTorch checkpoint "
         "(.pth.tar; 'weight' or 'weights' kernels, with or without 'module.') to a Keras .h5 "
-        "weights file for adambnn_tf.zoo.ReActNetA / ReActNet18. Widths, input channels and "
-        "classes are read from the checkpoint. Load the result with padding='pytorch' for "
-        "outputs equal to PyTorch's. Needs torch (pip install adambnn-tf[torch]).",
+        "weights file for adambnn_tf.zoo.ReActNetA / ReActNet18, or a torchvision ResNet-34 "
+        "state dict (the distillation teacher, --arch resnet34) for adambnn_tf.zoo.ResNet34. "
+        "Widths, input channels and classes are read from the checkpoint. Load ReActNet "
+        "weights with padding='pytorch' for outputs equal to PyTorch's. Nothing is written "
+        "when the checkpoint does not fit. Needs torch (pip install adambnn-tf[torch]).",
     )
     parser.add_argument("checkpoint", help="the PyTorch checkpoint (.pth.tar, .pth)")
     parser.add_argument("output", help="the Keras weights file to write (.h5)")
     parser.add_argument(
+        "--arch",
         "--model",
-        choices=("reactnet_a", "reactnet18"),
+        dest="model",
+        choices=ARCHITECTURES,
         default=None,
-        help="the model of the checkpoint (default: detected from its keys)",
+        help="the architecture of the checkpoint (default: detected from its keys); with "
+        "resnet34 a state dict of any other layout is refused with its offending keys named",
     )
     parser.add_argument(
-        "--stage", type=int, choices=(1, 2), default=2, help="stage of the Keras model (default 2)"
+        "--stage",
+        type=int,
+        choices=(1, 2),
+        default=2,
+        help="stage of the Keras ReActNet model (default 2; ResNet-34 has none)",
     )
     parser.add_argument(
         "--unsafe-pickle",
@@ -73,8 +86,10 @@ def run(args: argparse.Namespace) -> int:
     except (ValueError, ImportError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_FAILED
-    print(
-        f"wrote {args.output}: {model.name}, {model.count_params():,} parameters "
-        f"(load with padding='pytorch' for PyTorch-equal outputs)"
+    how = (
+        "load with adambnn_tf.zoo.ResNet34(weights=...)"
+        if model.name == "resnet34"
+        else "load with padding='pytorch' for PyTorch-equal outputs"
     )
+    print(f"wrote {args.output}: {model.name}, {model.count_params():,} parameters ({how})")
     return 0

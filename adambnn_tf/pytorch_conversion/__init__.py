@@ -1,4 +1,5 @@
-"""Conversion of the official ReActNet/AdamBNN PyTorch checkpoints to Keras.
+"""Conversion of the official ReActNet/AdamBNN PyTorch checkpoints, and of torchvision's
+ResNet-34 (the distillation teacher), to Keras.
 
 !!! example
     ```python
@@ -7,6 +8,7 @@
 
     convert_checkpoint("model_best.pth.tar", "reactnet_a.h5")  # needs torch
     state = load_pytorch_state_dict("model_best.pth.tar")      # name -> numpy array
+    convert_checkpoint("resnet34-b627a593.pth", "resnet34.h5", "resnet34")  # torchvision's
     ```
 """
 
@@ -18,13 +20,21 @@ from adambnn_tf.pytorch_conversion.convert import (
     load_state_dict_into,
 )
 from adambnn_tf.pytorch_conversion.pytorch import load_pytorch_state_dict, normalize_state_dict
+from adambnn_tf.pytorch_conversion.torchvision_resnet import (
+    check_resnet34_keys,
+    convert_resnet34_state_dict,
+    resnet34_state_dict_keys,
+)
 
 __all__ = [
     "MODEL_NAMES",
+    "check_resnet34_keys",
     "convert_checkpoint",
+    "convert_resnet34_state_dict",
     "convert_state_dict",
     "detect_layout",
     "load_pytorch_state_dict",
     "load_state_dict_into",
     "normalize_state_dict",
+    "resnet34_state_dict_keys",
 ]

@@ -1,4 +1,5 @@
-"""Official ReActNet/AdamBNN state dicts to the Keras models of `adambnn_tf.zoo`.
+"""Official ReActNet/AdamBNN state dicts (and torchvision's ResNet-34) to the Keras models of
+`adambnn_tf.zoo`.
 
 Key layouts (see the spec of the official code):
 
@@ -6,6 +7,9 @@ Key layouts (see the spec of the official code):
   stem, `feature.{1..13}.*` the blocks, `fc.*` the classifier.
 - ReActNet-18 (`birealnet.py` of ReActNet's `resnet/`): `conv1`, `bn1`, `layer{1..4}.{0..3}.*`
   with `downsample.{1,2}` in the first blocks of layers 2-4, and `fc`.
+- ResNet-34 (torchvision's `resnet34`, the distillation teacher): `conv1`, `bn1`,
+  `layer{l}.{i}.conv{1,2}`, `layer{l}.{i}.bn{1,2}`, `downsample.{0,1}`, `fc`; converted by
+  `adambnn_tf.pytorch_conversion.torchvision_resnet`, which this module dispatches to.
 
 Binary kernels come as `weight` in OIHW (AdamBNN, nn.Conv2d of stage 1) or as `weights` of
 shape `[O*I*k*k, 1]` (ReActNet's `mobilenet/2_step2`), with or without the `module.` prefix,
@@ -38,7 +42,7 @@ __all__ = [
     "load_state_dict_into",
 ]
 
-MODEL_NAMES = ("reactnet_a", "reactnet18")
+MODEL_NAMES = ("reactnet_a", "reactnet18", "resnet34")
 
 # Keras weight name (last part of the variable name) of each PyTorch BatchNorm entry.
 _BATCH_NORM = {
@@ -57,20 +61,25 @@ def detect_layout(state_dict: Mapping[str, np.ndarray]) -> str:
         state_dict: keys without the `module.` prefix.
 
     # Returns
-        `"reactnet_a"` or `"reactnet18"`.
+        `"reactnet_a"`, `"reactnet18"` or `"resnet34"` (torchvision's BasicBlock layout,
+        told from ReActNet-18's by the blocks' real `conv1`; its depth is checked when it
+        is converted).
 
     # Raises
         ValueError: for any other key layout.
     """
     if "feature.0.conv1.weight" in state_dict:
         return "reactnet_a"
+    if "conv1.weight" in state_dict and "layer1.0.conv1.weight" in state_dict:
+        return "resnet34"
     if "conv1.weight" in state_dict and any(k.startswith("layer1.0.") for k in state_dict):
         return "reactnet18"
     sample = sorted(state_dict)[:6]
     raise ValueError(
         "Unknown checkpoint key layout: expected the official ReActNet-A keys "
-        "('feature.0.conv1.weight', 'feature.1.binary_3x3.weight', ...) or ReActNet-18 keys "
-        f"('conv1.weight', 'layer1.0.binary_conv.weight', ...), got keys like {sample}."
+        "('feature.0.conv1.weight', 'feature.1.binary_3x3.weight', ...), ReActNet-18 keys "
+        "('conv1.weight', 'layer1.0.binary_conv.weight', ...) or torchvision's ResNet-34 "
+        f"keys ('conv1.weight', 'layer1.0.conv1.weight', ...), got keys like {sample}."
     )
 
 
@@ -252,7 +261,8 @@ def convert_state_dict(
         state_dict: from `load_pytorch_state_dict` (or any mapping of the official keys,
             `module.` prefixes and `num_batches_tracked` allowed).
         model: a `ReActNetA` or `ReActNet18` model of matching widths and classes (the
-            padding mode and stage do not matter).
+            padding mode and stage do not matter), or a `ResNet34` for a torchvision-layout
+            state dict (see `torchvision_resnet.convert_resnet34_state_dict`).
 
     # Returns
         For each layer name, the list of arrays for `layer.set_weights`.
@@ -264,11 +274,17 @@ def convert_state_dict(
     from adambnn_tf.pytorch_conversion.pytorch import normalize_state_dict
 
     state_dict = normalize_state_dict(state_dict)
+    if model.name == "resnet34":
+        # Imported here: torchvision_resnet builds on this module's helpers. Its check of the
+        # whole key set names the offending keys of any other layout too.
+        from adambnn_tf.pytorch_conversion.torchvision_resnet import convert_resnet34_state_dict
+
+        return convert_resnet34_state_dict(state_dict, model)
     layout = detect_layout(state_dict)
     if model.name not in MODEL_NAMES:
         raise ValueError(
             f"Can only convert into the zoo models {MODEL_NAMES}, got a model named "
-            f"{model.name!r}. Build it with adambnn_tf.zoo.ReActNetA or ReActNet18."
+            f"{model.name!r}. Build it with adambnn_tf.zoo.ReActNetA, ReActNet18 or ResNet34."
         )
     if layout != model.name:
         raise ValueError(
@@ -314,8 +330,8 @@ def load_state_dict_into(model: tf.keras.Model, state_dict: Mapping[str, np.ndar
         ```
 
     # Arguments
-        model: a `ReActNetA` or `ReActNet18` model.
-        state_dict: the official state dict.
+        model: a `ReActNetA`, `ReActNet18` or `ResNet34` model.
+        state_dict: the official state dict (torchvision's for `ResNet34`).
 
     # Raises
         ValueError: as `convert_state_dict`; the model is left unchanged then.
@@ -351,39 +367,49 @@ def convert_checkpoint(
     The widths, input channels and number of classes are read from the checkpoint. The
     Keras model is built with `padding="pytorch"`, the mode that reproduces the official
     outputs; the file also loads into `padding="lce"` models (same layers and names).
+    A torchvision ResNet-34 state dict becomes `adambnn_tf.zoo.ResNet34` weights; its whole
+    key set is checked first, so a state dict of another architecture is refused with
+    its first offending keys named.
 
     !!! example
         ```python
         convert_checkpoint("model_best.pth.tar", "reactnet_a.h5", "reactnet_a")
         model = ReActNetA(weights="reactnet_a.h5", padding="pytorch")
+        convert_checkpoint("resnet34-b627a593.pth", "resnet34.h5", "resnet34")
+        teacher = ResNet34(weights="resnet34.h5", classifier_activation=None)
         ```
 
     # Arguments
         in_path: the `.pth.tar` file.
         out_path: the Keras weights file to write (atomically).
-        model_name: `"reactnet_a"` or `"reactnet18"`; `None` detects it from the keys.
-        stage: the stage of the Keras model written (the weights are the same).
+        model_name: `"reactnet_a"`, `"reactnet18"` or `"resnet34"`; `None` detects it from
+            the keys.
+        stage: the stage of the ReActNet model written (the weights are the same; ResNet-34
+            has no stages).
         weights_only: passed to `torch.load`.
 
     # Returns
         The Keras model holding the converted weights.
 
     # Raises
-        ValueError: for an unknown model name or key layout, or a checkpoint of the other
-            model.
+        ValueError: for an unknown model name or key layout, a checkpoint of another
+            model, or (for ResNet-34) missing or extra keys; nothing is written then.
         ImportError: if torch is not installed.
     """
     from adambnn_tf.zoo import ReActNet18, ReActNetA
 
     state_dict = load_pytorch_state_dict(in_path, weights_only=weights_only)
-    layout = detect_layout(state_dict)
     if model_name is not None and model_name not in MODEL_NAMES:
         raise ValueError(f"model_name must be one of {MODEL_NAMES}, got {model_name!r}.")
+    # For ResNet-34 the check of the whole key set names the offending keys of any layout.
+    layout = "resnet34" if model_name == "resnet34" else detect_layout(state_dict)
     if model_name is not None and model_name != layout:
         raise ValueError(
             f"{os.fspath(in_path)!r} is a {layout} checkpoint, not {model_name}; pass "
             f"--model {layout} (or omit it)."
         )
+    if layout == "resnet34":
+        return _convert_resnet34_checkpoint(state_dict, out_path)
     build = ReActNetA if layout == "reactnet_a" else ReActNet18
     model = build(
         weights=None,
@@ -391,6 +417,27 @@ def convert_checkpoint(
         padding="pytorch",
         classifier_activation=None,
         **_infer_model_kwargs(state_dict, layout),
+    )
+    load_state_dict_into(model, state_dict)
+    with atomic_path(out_path, suffix=".h5") as temporary:
+        model.save_weights(temporary, save_format="h5")
+    return model
+
+
+def _convert_resnet34_checkpoint(
+    state_dict: Mapping[str, np.ndarray], out_path: str | os.PathLike
+) -> tf.keras.Model:
+    """`convert_checkpoint` for a torchvision ResNet-34 state dict (keys checked first)."""
+    from adambnn_tf.pytorch_conversion import torchvision_resnet
+    from adambnn_tf.zoo import ResNet34
+
+    include_top = "fc.weight" in state_dict or "fc.bias" in state_dict
+    # Before the model is built: its input channels and classes come from these keys.
+    torchvision_resnet.check_resnet34_keys(state_dict, include_top=include_top)
+    model = ResNet34(
+        weights=None,
+        classifier_activation=None,
+        **torchvision_resnet.resnet34_model_kwargs(state_dict),
     )
     load_state_dict_into(model, state_dict)
     with atomic_path(out_path, suffix=".h5") as temporary:
