@@ -37,6 +37,7 @@ from adambnn_tf.losses import SmoothedSparseCategoricalCrossentropy
 from adambnn_tf.report.layout import FF_PER_STEP, LATENT_WEIGHTS, TEACHER_FOLDER
 from adambnn_tf.report.recording import EpochTimer, StepMetricCSV, save_latent_weights
 from adambnn_tf.run_directory import claim_run_directory, write_history, write_results
+from adambnn_tf.teachers import load_teacher
 from adambnn_tf.training.progress import ConciseProgress
 from adambnn_tf.training.teacher import train_teacher
 from adambnn_tf.training.two_stage import TwoStageTraining
@@ -250,7 +251,11 @@ def run_main_job(
     if config.distillation.teacher is not None:
 
         def teacher():
-            return tf.keras.models.load_model(config.distillation.teacher, compile=False)
+            return load_teacher(
+                config.distillation.teacher,
+                input_shape=data.input_shape,
+                num_classes=data.num_classes,
+            )
 
     elif config.distillation.teacher_epochs:
         trained_teacher, histories["teacher"] = _trained_teacher(config, data, strategy)

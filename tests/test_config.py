@@ -86,11 +86,6 @@ def test_official_recipe_builds_the_official_optimizer(tmp_path):
     assert training._optimizer(2, build(2), epochs=256, steps=5005).weight_decay == 0.0
 
 
-def test_the_named_resnet34_teacher_is_refused_with_the_fix():
-    with pytest.raises(ConfigError, match="--teacher PATH"):
-        recipe("official-imagenet").validate()
-
-
 def test_fashion_mnist_recipe_is_the_best_recorded_run():
     config = recipe("fashion-mnist")
     assert (config.stage1.epochs, config.stage2.epochs) == (10, 5)

@@ -29,8 +29,23 @@ def test_import_before_tensorflow_selects_tf_keras():
     assert result.stdout.split() == ["1", "tf_keras.src.engine.base_layer"]
 
 
-def test_import_after_tensorflow_with_keras_3_raises_clear_error():
-    result = _run("import tensorflow\nimport adambnn_tf", TF_USE_LEGACY_KERAS=None)
+def test_import_after_tensorflow_selects_tf_keras_while_tf_keras_is_unused():
+    # TensorFlow's lazy `tf.keras` has not chosen yet: the README's `import tensorflow as tf`
+    # followed by `import adambnn_tf` works (this fails if TensorFlow's private lazy-loader
+    # flag that adambnn_tf._keras_setup reads changes).
+    result = _run(
+        "import tensorflow as tf\nimport adambnn_tf, larq\nprint(tf.keras.layers.Layer.__module__)",
+        TF_USE_LEGACY_KERAS=None,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "tf_keras.src.engine.base_layer"
+
+
+def test_import_after_keras_3_was_used_raises_clear_error():
+    result = _run(
+        "import tensorflow as tf\ntf.keras.layers.Dense\nimport adambnn_tf",
+        TF_USE_LEGACY_KERAS=None,
+    )
     assert result.returncode != 0
     last_line = result.stderr.strip().splitlines()[-1]
     assert last_line.startswith("ImportError: adambnn_tf (like Larq) needs Keras 2")

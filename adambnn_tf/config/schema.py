@@ -275,8 +275,9 @@ class DistillationConfig(_Section):
 
     teacher: str | None = setting(
         None,
-        "a saved Keras teacher (.h5 or SavedModel) to distil into both stages, or a name of "
-        f"{list(NAMED_TEACHERS)}",
+        "the teacher distilled into both stages: a saved Keras model (.h5 or SavedModel), "
+        "torchvision ResNet-34 weights (.pth, or an .h5 from convert-checkpoint --arch "
+        f"resnet34), or {list(NAMED_TEACHERS)} (torchvision's cached download)",
         path=True,
     )
     teacher_epochs: int = setting(
@@ -425,18 +426,14 @@ class RunConfig(_Section):
                 )
 
     def _check_teacher(self) -> None:
-        teacher = self.distillation.teacher
-        if teacher in NAMED_TEACHERS:
-            raise ConfigError(
-                f"distillation.teacher={teacher!r} names torchvision's ResNet-34 with ImageNet "
-                "weights, which this version cannot build yet (no Keras ResNet-34 in the zoo); "
-                "convert one to a Keras model and give its path (--teacher PATH)."
-            )
-        if teacher is not None and not os.path.exists(teacher):
-            raise ConfigError(
-                f"distillation.teacher {teacher!r} does not exist; give the path of a saved "
-                f"Keras model (SavedModel folder or .h5) or a name of {list(NAMED_TEACHERS)}."
-            )
+        if self.distillation.teacher is None:
+            return
+        from adambnn_tf.teachers import resolve_teacher
+
+        try:
+            resolve_teacher(self.distillation.teacher)
+        except FileNotFoundError as error:
+            raise ConfigError(f"distillation.teacher: {error}") from error
 
     def identity(self) -> dict[str, Any]:
         """The settings that change what is trained, by dotted key (paths resolved): a run

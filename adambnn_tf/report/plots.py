@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import matplotlib
 
@@ -18,6 +18,7 @@ from adambnn_tf.report.layout import StageData  # noqa: E402
 __all__ = [
     "plot_curves_per_stage",
     "plot_ff_per_step",
+    "plot_ff_per_step_of_runs",
     "plot_latent_histogram",
     "plot_bars",
 ]
@@ -85,6 +86,36 @@ def plot_curves_per_stage(
     return _save(figure, path)
 
 
+def _draw_ff_per_step(
+    axes: plt.Axes, stages: Sequence[StageData], label: str | None, smooth: int
+) -> bool:
+    """Draws the stages' per-iteration FF-ratios in sequence; returns whether any was drawn."""
+    offset = 0
+    drawn = False
+    for stage in stages:
+        if stage.ff_per_step is None or not len(stage.ff_per_step):
+            continue
+        steps = offset + stage.ff_steps + 1
+        values = stage.ff_per_step
+        if smooth > 1 and len(values) >= smooth:
+            values = np.convolve(values, np.ones(smooth) / smooth, mode="same")
+        # Zero flips cannot be drawn on a log axis; they are left as gaps.
+        positive = np.where(values > 0, values, np.nan)
+        name = stage.name if label is None else f"{label} ({stage.name})"
+        axes.plot(steps, positive, linewidth=0.8, label=name)
+        offset = int(steps[-1])
+        drawn = True
+    return drawn
+
+
+def _finish_ff_axes(figure: plt.Figure, axes: plt.Axes, path: str, title: str) -> str:
+    axes.set_yscale("log")
+    axes.set(title=title, xlabel="iteration", ylabel="FF-ratio (log)")
+    axes.grid(alpha=0.3, which="both")
+    axes.legend(fontsize="small")
+    return _save(figure, path)
+
+
 def plot_ff_per_step(stages: Sequence[StageData], path: str) -> str | None:
     """Plots the FF-ratio of every recorded iteration on a log scale, the stages in sequence.
 
@@ -95,25 +126,38 @@ def plot_ff_per_step(stages: Sequence[StageData], path: str) -> str | None:
         `path`, or `None` when no stage has per-iteration values.
     """
     figure, axes = plt.subplots(figsize=(7, 4))
-    offset = 0
-    drawn = False
-    for stage in stages:
-        if stage.ff_per_step is None or not len(stage.ff_per_step):
-            continue
-        steps = offset + stage.ff_steps + 1
-        # Zero flips cannot be drawn on a log axis; they are left as gaps.
-        positive = np.where(stage.ff_per_step > 0, stage.ff_per_step, np.nan)
-        axes.plot(steps, positive, linewidth=0.8, label=stage.name)
-        offset = int(steps[-1])
-        drawn = True
-    if not drawn:
+    if not _draw_ff_per_step(axes, stages, None, smooth=1):
         plt.close(figure)
         return None
-    axes.set_yscale("log")
-    axes.set(title="FF-ratio per iteration", xlabel="iteration", ylabel="FF-ratio (log)")
-    axes.grid(alpha=0.3, which="both")
-    axes.legend(fontsize="small")
-    return _save(figure, path)
+    return _finish_ff_axes(figure, axes, path, "FF-ratio per iteration")
+
+
+def plot_ff_per_step_of_runs(
+    runs: Mapping[str, Sequence[StageData]], path: str, *, smooth: int = 1
+) -> str | None:
+    """Plots the per-iteration FF-ratio of several runs on one log-scale figure.
+
+    !!! example
+        ```python
+        runs = {name: read_run(folder).stages for name, folder in arms.items()}
+        plot_ff_per_step_of_runs(runs, "ff_per_iteration.png", smooth=20)
+        ```
+
+    # Arguments
+        runs: a label -> the run's stages, in order.
+        path: the PNG file to write.
+        smooth: the width of a running mean over recorded iterations (1: none).
+
+    # Returns
+        `path`, or `None` when no run has per-iteration values.
+    """
+    figure, axes = plt.subplots(figsize=(9, 5))
+    drawn = [_draw_ff_per_step(axes, stages, label, smooth) for label, stages in runs.items()]
+    if not any(drawn):
+        plt.close(figure)
+        return None
+    title = "FF-ratio per iteration" + (f" (running mean of {smooth})" if smooth > 1 else "")
+    return _finish_ff_axes(figure, axes, path, title)
 
 
 def plot_latent_histogram(weights: np.ndarray, path: str, *, bins: int = 201) -> str:
