@@ -1,0 +1,413 @@
+"""The paper's Table 1, Adam vs SGD and Fig. 3 on Fashion-MNIST, at a budget where decay acts.
+
+Issue 17. Every arm is a run of the project's main job (`adambnn_tf.main_job.run_main_job`,
+what `adambnn train` runs) from the `fashion-mnist` recipe (ReActNet-A Compact, batch 64, no
+augmentation), with plain cross-entropy (no label smoothing, as the paper), a fixed
+class-stratified validation split of 5,000 training images (`data.validation_examples`: every
+choice is made on it, the test split is read once per arm, at its end), the C2I-ratio from the
+network's initialisation (`tracking.c2i_reference="training"`, the paper's quantity; for
+two-step arms, stage 1's initialisation), and FF and saturation measured on every 10th step.
+
+Budget: 10 epochs of the 55,000 remaining training images = 8,590 iterations per arm. One-step
+arms train stage 2 (binary weights from scratch) for 10 epochs; two-step arms 5 + 5 (equal
+total iterations), and the paper's own setting, each stage as long as the one-step run (10 +
+10), for the recipe's decay.
+
+Phases, all resumable (an arm whose `results.json` exists is done; an interrupted arm resumes
+from its last epoch; run the same command again):
+
+1. `sweep`: the learning rates of Adam and of SGD (momentum 0.9), chosen on the validation
+   split: one-step, weight decay 0, `SWEEP_EPOCHS` epoch(s) per candidate.
+2. `arms`: Table 1's arms, the decades above it, the extra seeds, SGD, in `ARMS` order.
+3. `table`: reads every finished arm, writes `OUT_DIR/summary.json`, `OUT_DIR/table1.md` and
+   the figures (the project's report plots).
+
+Besides the main job's logs, each epoch records per arm: the mean |latent weight|, the share
+of latent weights below 1e-3 in magnitude, and the size of the decay term next to the gradient
+in the coupled update (median over binary layers of mean|wd * w| / mean|g|, on a fixed
+validation batch).
+
+!!! example
+    ```bash
+    python bench/paper_table1.py --runs-dir runs/table1 --out-dir bench/paper_table1
+    python bench/paper_table1.py --phase table --runs-dir runs/table1 --out-dir bench/paper_table1
+    ```
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import dataclasses
+import json
+import os
+import platform
+import subprocess
+import time
+
+import numpy as np
+import tensorflow as tf
+
+import adambnn_tf  # noqa: F401  (selects tf-keras before TensorFlow is imported)
+from adambnn_tf._files import write_atomically
+from adambnn_tf.config import RunConfig, recipe
+from adambnn_tf.quantizers import is_latent_weight
+
+EPOCHS = 10
+SWEEP_EPOCHS = 1
+VALIDATION_EXAMPLES = 5000
+SWEEP_RATES = {"adam": (1e-3, 2e-3, 4e-3), "sgd": (0.03, 0.1, 0.3)}
+SMALL_WEIGHT = 1e-3
+
+
+@dataclasses.dataclass(frozen=True)
+class Arm:
+    """One run of the study."""
+
+    name: str
+    scheme: str
+    optimizer: str
+    weight_decay: tuple[float, float]
+    seed: int = 0
+    epochs: tuple[int, int] | None = None  # default: EPOCHS split by scheme
+
+    def stage_epochs(self) -> tuple[int, int]:
+        if self.epochs is not None:
+            return self.epochs
+        return (EPOCHS // 2, EPOCHS // 2) if self.scheme == "two-step" else (1, EPOCHS)
+
+    @property
+    def label(self) -> str:
+        wd1, wd2 = self.weight_decay
+        if self.scheme == "two-step":
+            e1, e2 = self.stage_epochs()
+            return f"Two-step, Step1 {wd1:g}, Step2 {wd2:g} ({e1} + {e2} epochs)"
+        return f"One-step {self.optimizer}, wd {wd2:g}"
+
+
+def _one(name, wd, optimizer="adam", seed=0):
+    return Arm(f"{name}_s{seed}", "one-step", optimizer, (0.0, wd), seed)
+
+
+def _two(name, wd, seed=0, epochs=None):
+    return Arm(f"{name}_s{seed}", "two-step", "adam", (wd, 0.0), seed, epochs)
+
+
+ARMS = (
+    _one("onestep_wd5e-6", 5e-6),
+    _two("twostep_wd5e-6", 5e-6),
+    _one("onestep_wd0", 0.0),
+    _one("sgd_onestep_wd0", 0.0, optimizer="sgd"),
+    _one("onestep_wd1e-5", 1e-5),
+    _two("twostep_wd1e-5", 1e-5),
+    _one("onestep_wd-1e-7", -1e-7),
+    _one("onestep_wd1e-4", 1e-4),
+    _one("onestep_wd1e-3", 1e-3),
+    _two("twostep_wd1e-4", 1e-4),
+    _one("onestep_wd5e-6", 5e-6, seed=1),
+    _two("twostep_wd5e-6", 5e-6, seed=1),
+    _one("onestep_wd0", 0.0, seed=1),
+    _two("twostep_wd5e-6_paper_budget", 5e-6, epochs=(EPOCHS, EPOCHS)),
+)
+"""The arms, most telling first (the campaign spans sessions)."""
+
+
+def base_config() -> RunConfig:
+    """What every arm shares."""
+    return recipe("fashion-mnist").with_overrides(
+        {
+            "data.validation_examples": VALIDATION_EXAMPLES,
+            "data.train_examples": 0,
+            "training.label_smoothing": 0.0,
+            "tracking.c2i_reference": "training",
+            "tracking.track_every": 10,
+            "tracking.validate_every": 1,
+            "output.export": False,
+            "output.report": True,
+            "output.progress": False,
+        }
+    )
+
+
+def arm_config(arm: Arm, output_dir: str, learning_rates: dict[str, float]) -> RunConfig:
+    e1, e2 = arm.stage_epochs()
+    rate = learning_rates[arm.optimizer]
+    return base_config().with_overrides(
+        {
+            "output_dir": output_dir,
+            "stage1.epochs": e1,
+            "stage2.epochs": e2,
+            "stage1.learning_rate": rate,
+            "stage2.learning_rate": rate,
+            "stage1.weight_decay": arm.weight_decay[0],
+            "stage2.weight_decay": arm.weight_decay[1],
+            "training.scheme": arm.scheme,
+            "training.optimizer": arm.optimizer,
+            "training.seed": arm.seed,
+        }
+    )
+
+
+def _decay_to_gradient(decay: float, variable, gradient) -> float:
+    """mean|wd w| / mean|g| of one variable: the coupled decay term next to the gradient."""
+    gradient_size = max(float(tf.reduce_mean(tf.abs(gradient))), 1e-30)
+    return abs(decay) * float(tf.reduce_mean(tf.abs(variable))) / gradient_size
+
+
+class LatentWeightStatistics(tf.keras.callbacks.Callback):
+    """Logs, after each epoch, mean |w| and the share of small latent weights, and the decay
+    term's size next to the gradient (median over binary layers of mean|wd w| / mean|g|)."""
+
+    def __init__(self, batch):
+        super().__init__()
+        self.images, self.labels = batch
+
+    def on_epoch_end(self, epoch, logs=None):
+        latent = [v for v in self.model.trainable_variables if is_latent_weight(v)]
+        values = np.concatenate([v.numpy().ravel() for v in latent])
+        logs["latent_abs_mean"] = float(np.mean(np.abs(values)))
+        logs["latent_small_share"] = float(np.mean(np.abs(values) < SMALL_WEIGHT))
+        decay = float(getattr(self.model.optimizer, "weight_decay", 0.0))
+        loss_fn = tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+        with tf.GradientTape() as tape:
+            loss = loss_fn(self.labels, self.model(self.images, training=False))
+        gradients = tape.gradient(loss, latent)
+        ratios = [
+            abs(decay)
+            * float(tf.reduce_mean(tf.abs(v)))
+            / max(float(tf.reduce_mean(tf.abs(g))), 1e-30)
+            for v, g in zip(latent, gradients, strict=True)
+            if g is not None
+        ]
+        logs["decay_to_gradient"] = float(np.median(ratios)) if ratios else 0.0
+
+
+def _first_validation_batch() -> tuple[np.ndarray, np.ndarray]:
+    from adambnn_tf.data import load_dataset
+
+    loaded = load_dataset(
+        "fashion_mnist",
+        "validation",
+        batch_size=256,
+        validation_examples=VALIDATION_EXAMPLES,
+    )
+    images, labels = next(iter(loaded.dataset))
+    return images.numpy(), labels.numpy()
+
+
+def run_arm(config: RunConfig) -> None:
+    """Runs (or resumes) one arm, unless its results exist."""
+    from adambnn_tf.main_job import run_main_job
+
+    if os.path.exists(os.path.join(config.output_dir, "results.json")):
+        return
+    batch = _first_validation_batch()
+    started = time.time()
+    run_main_job(config, extra_callbacks=lambda stage: [LatentWeightStatistics(batch)])
+    print(f"{config.output_dir}: {(time.time() - started) / 60:.1f} min", flush=True)
+
+
+def _read_json(path: str) -> dict:
+    with open(path) as file:
+        return json.load(file)
+
+
+def chosen_learning_rates(runs_dir: str) -> dict[str, float]:
+    """The rate of each optimizer with the best final validation top-1 in the sweep."""
+    chosen = {}
+    for optimizer, rates in SWEEP_RATES.items():
+        scores = {}
+        for rate in rates:
+            path = os.path.join(runs_dir, "sweep", f"{optimizer}_lr{rate:g}", "results.json")
+            if os.path.exists(path):
+                scores[rate] = _read_json(path)["validation_accuracy"]
+        if len(scores) < len(rates):
+            raise RuntimeError(f"the {optimizer} sweep is not finished; run --phase sweep first.")
+        chosen[optimizer] = max(scores, key=scores.get)
+    return chosen
+
+
+def sweep(runs_dir: str) -> None:
+    for optimizer, rates in SWEEP_RATES.items():
+        for rate in rates:
+            arm = Arm("sweep", "one-step", optimizer, (0.0, 0.0), epochs=(1, SWEEP_EPOCHS))
+            output_dir = os.path.join(runs_dir, "sweep", f"{optimizer}_lr{rate:g}")
+            run_arm(arm_config(arm, output_dir, {optimizer: rate}))
+
+
+def _ff_steps(run_dir: str, stage: str) -> np.ndarray:
+    path = os.path.join(run_dir, stage, "ff_ratio_per_step.csv")
+    if not os.path.exists(path):
+        return np.zeros(0)
+    with open(path) as file:
+        return np.array([float(row["ff_ratio"]) for row in csv.DictReader(file)])
+
+
+def _iterations(run_dir: str) -> int:
+    total = 0
+    for stage in ("stage1", "stage2"):
+        path = os.path.join(run_dir, stage, "state.json")
+        if os.path.exists(path):
+            state = _read_json(path)
+            total += state["completed_epochs"] * state["steps_per_epoch"]
+    return total
+
+
+def _first_binarizer_key(history: dict) -> str | None:
+    keys = sorted(key for key in history if key.startswith("saturation/"))
+    preferred = [key for key in keys if "block1" in key]
+    return (preferred or keys or [None])[0]
+
+
+def _c2i_from_stage_start(run_dir: str, config: RunConfig) -> float | None:
+    """Two-step: the share of final latent signs equal to those stage 2 started from."""
+    from adambnn_tf.main_job import build_zoo_model
+    from adambnn_tf.training.stage_store import StageStore
+
+    if config.training.scheme != "two-step":
+        return None
+    store = StageStore(os.path.join(run_dir, "stage1"), 1)
+    state = store.load_state()
+    model = build_zoo_model(config.model, 1, (28, 28, 1), 10)
+    tf.train.Checkpoint(weights=list(model.weights)).read(
+        store.checkpoint_prefix(state.last_checkpoint)
+    ).expect_partial()
+    start = {v.name.split(":")[0]: v.numpy() for v in model.weights if is_latent_weight(v)}
+    with np.load(os.path.join(run_dir, "latent_weights_final.npz")) as final:
+        same = [np.sign(final[name]) == np.sign(start[name]) for name in final.files]
+    return float(np.mean(np.concatenate([s.ravel() for s in same])))
+
+
+def collect(arm: Arm, run_dir: str) -> dict:
+    """One arm's row: accuracies, FF, C2I both ways, saturation, latent-weight statistics."""
+    config = RunConfig.load(os.path.join(run_dir, "run.json"))
+    results = _read_json(os.path.join(run_dir, "results.json"))
+    stage2 = _read_json(os.path.join(run_dir, "stage2", "history.json"))
+    stage1 = None
+    if arm.scheme == "two-step":
+        stage1 = _read_json(os.path.join(run_dir, "stage1", "history.json"))
+    ff2 = _ff_steps(run_dir, "stage2")
+    ff_all = np.concatenate([_ff_steps(run_dir, "stage1"), ff2])
+    saturation_key = _first_binarizer_key(stage2)
+    return {
+        "arm": arm.name,
+        "label": arm.label,
+        "scheme": arm.scheme,
+        "optimizer": arm.optimizer,
+        "weight_decay": list(arm.weight_decay),
+        "seed": arm.seed,
+        "learning_rate": config.stage2.learning_rate,
+        "iterations": _iterations(run_dir),
+        "test_top1": results["test_accuracy"],
+        "validation_top1": results["validation_accuracy"],
+        "ff_stage2_mean": float(ff2.mean()) if ff2.size else None,
+        "ff_all_mean": float(ff_all.mean()) if ff_all.size else None,
+        "c2i_from_init": stage2["c2i_ratio"][-1],
+        "c2i_from_stage_start": _c2i_from_stage_start(run_dir, config),
+        "saturation_first_binary_layer": stage2.get(saturation_key) if saturation_key else None,
+        "saturation_key": saturation_key,
+        "latent_abs_mean": [*(stage1 or {}).get("latent_abs_mean", []), *stage2["latent_abs_mean"]],
+        "latent_small_share": stage2["latent_small_share"][-1],
+        # The decayed stage's: stage 1 of a two-step arm, stage 2 of a one-step arm.
+        "decay_to_gradient": (stage1 or stage2)["decay_to_gradient"],
+        "training_minutes": results["training_minutes"]["total"],
+    }
+
+
+def _cpu() -> str:
+    try:
+        described = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return platform.processor()
+    lines = dict(line.split(":", 1) for line in described.splitlines() if ":" in line)
+    flags = lines.get("Flags", "").split()
+    wanted = [flag for flag in flags if flag.startswith(("avx2", "avx512f", "avx512_bf16", "amx"))]
+    return f"{lines.get('Model name', '?').strip()} ({' '.join(wanted)})"
+
+
+def _fmt(value, digits=4) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.{digits}g}" if isinstance(value, float) else str(value)
+
+
+def table(rows: list[dict]) -> str:
+    lines = [
+        "| arm | seed | lr | FF stage 2 (mean) | FF all | C2I from init | C2I from stage start "
+        "| val top-1 | test top-1 | mean abs w (end) | share abs w < 1e-3 "
+        "| decay/grad (end of the decayed stage) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        lines.append(
+            f"| {row['label']} | {row['seed']} | {row['learning_rate']:g} "
+            f"| {_fmt(row['ff_stage2_mean'], 3)} | {_fmt(row['ff_all_mean'], 3)} "
+            f"| {_fmt(row['c2i_from_init'])} | {_fmt(row['c2i_from_stage_start'])} "
+            f"| {100 * row['validation_top1']:.2f} | {100 * row['test_top1']:.2f} "
+            f"| {_fmt(row['latent_abs_mean'][-1], 3)} | {_fmt(row['latent_small_share'], 3)} "
+            f"| {_fmt(row['decay_to_gradient'][-1], 3)} |"
+        )
+    return "\n".join(lines)
+
+
+def saturation_table(rows: list[dict]) -> str:
+    lines = ["| arm | seed | saturated share per epoch, first binary layer |", "|---|---|---|"]
+    for row in rows:
+        values = row["saturation_first_binary_layer"] or []
+        shown = ", ".join(f"{100 * value:.1f}%" for value in values)
+        lines.append(f"| {row['label']} | {row['seed']} | {shown} |")
+    return "\n".join(lines)
+
+
+def write_table(runs_dir: str, out_dir: str) -> list[dict]:
+    from adambnn_tf.report.layout import read_run
+    from adambnn_tf.report.plots import plot_ff_per_step_of_runs, plot_latent_histogram
+
+    os.makedirs(out_dir, exist_ok=True)
+    rows, stages_of = [], {}
+    for arm in ARMS:
+        run_dir = os.path.join(runs_dir, arm.name)
+        if not os.path.exists(os.path.join(run_dir, "results.json")):
+            continue
+        rows.append(collect(arm, run_dir))
+        stages_of[f"{arm.name}"] = read_run(run_dir).stages
+        if arm.name in ("onestep_wd0_s0", "sgd_onestep_wd0_s0"):
+            with np.load(os.path.join(run_dir, "latent_weights_final.npz")) as final:
+                weights = np.concatenate([final[name].ravel() for name in final.files])
+            plot_latent_histogram(weights, os.path.join(out_dir, f"latent_{arm.optimizer}.png"))
+    if stages_of:
+        plot_ff_per_step_of_runs(
+            stages_of, os.path.join(out_dir, "ff_per_iteration.png"), smooth=20
+        )
+    summary = {"cpu": _cpu(), "date": time.strftime("%Y-%m-%d"), "rows": rows}
+    write_atomically(os.path.join(out_dir, "summary.json"), json.dumps(summary, indent=1))
+    markdown = f"{table(rows)}\n\n{saturation_table(rows)}\n"
+    write_atomically(os.path.join(out_dir, "table1.md"), markdown)
+    print(markdown)
+    return rows
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--phase", choices=("all", "sweep", "arms", "table"), default="all")
+    parser.add_argument("--runs-dir", default=os.path.join("runs", "table1"))
+    parser.add_argument("--out-dir", default=os.path.join("bench", "paper_table1"))
+    parser.add_argument("--only", nargs="*", help="run only these arms (names of ARMS)")
+    args = parser.parse_args(argv)
+    print(f"CPU: {_cpu()}", flush=True)
+    if args.phase in ("all", "sweep"):
+        sweep(args.runs_dir)
+    if args.phase in ("all", "arms"):
+        rates = chosen_learning_rates(args.runs_dir)
+        print(f"learning rates chosen on validation: {rates}", flush=True)
+        for arm in ARMS:
+            if not args.only or arm.name in args.only:
+                run_arm(arm_config(arm, os.path.join(args.runs_dir, arm.name), rates))
+                write_table(args.runs_dir, args.out_dir)
+    if args.phase == "table":
+        write_table(args.runs_dir, args.out_dir)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
