@@ -21,12 +21,17 @@ initializers as Keras custom objects, so that `input_quantizer="rsign"` works.
 
 from importlib import metadata
 
+from adambnn_tf import _startup
 from adambnn_tf._keras_setup import ensure_legacy_keras
 
 ensure_legacy_keras()
 
-# The submodules need the Keras setup above.
-from adambnn_tf import initializers, layers, losses, quantizers  # noqa: E402
+if not _startup.only_help():  # `adambnn --help` needs no TensorFlow
+    with _startup.importing_quietly():
+        import tensorflow  # noqa: F401  (first imported here: its start-up logs held back)
+
+    # The submodules need the Keras setup above.
+    from adambnn_tf import initializers, layers, losses, quantizers  # noqa: E402
 
 try:
     __version__ = metadata.version("adambnn-tf")

@@ -18,6 +18,8 @@ import importlib
 import sys
 from collections.abc import Sequence
 
+from adambnn_tf.cli.errors import exit_code_of, message_of
+
 __all__ = ["main", "build_parser", "SUBCOMMAND_MODULES"]
 
 SUBCOMMAND_MODULES: tuple[str, ...] = (
@@ -41,6 +43,13 @@ def build_parser() -> argparse.ArgumentParser:
         prog="adambnn",
         description="Train binary neural networks with the AdamBNN recipe and export them "
         "to Larq Compute Engine.",
+        allow_abbrev=False,
+    )
+    parser.add_argument(
+        "--debug", action="store_true", help="show the Python traceback of a failure"
+    )
+    parser.add_argument(
+        "--verbose", action="store_true", help="show TensorFlow's own logs and warnings"
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in SUBCOMMAND_MODULES:
@@ -51,6 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Runs the `adambnn` command.
 
+    Failures follow one rule (`adambnn_tf.cli.errors`): one line on stderr, exit status 2 for
+    input a user can correct, 1 for a failure at run time, and no traceback without `--debug`.
+
     # Arguments
         argv: the arguments, without the program name (default: `sys.argv[1:]`).
 
@@ -58,7 +70,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         The process exit status.
     """
     args = build_parser().parse_args(argv)
-    return int(args.run(args) or 0)
+    if not args.verbose:
+        _quiet_python_warnings()
+    try:
+        return int(args.run(args) or 0)
+    except KeyboardInterrupt:
+        print(f"adambnn {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as error:
+        if args.debug:
+            raise
+        print(f"adambnn {args.command}: error: {message_of(error)}", file=sys.stderr)
+        return exit_code_of(error)
+
+
+def _quiet_python_warnings() -> None:
+    """Hides warnings a user of the command cannot act on (TensorFlow's, Keras', Larq's)."""
+    import logging
+    import warnings
+
+    warnings.filterwarnings("ignore")
+    for name in ("tensorflow", "absl", "larq", "h5py"):
+        logging.getLogger(name).setLevel(logging.ERROR)
 
 
 if __name__ == "__main__":

@@ -18,10 +18,8 @@ those of the run configuration (`adambnn_tf.config`): a named recipe, changed by
 from __future__ import annotations
 
 import argparse
-import sys
 
 from adambnn_tf.cli.config_options import add_config_options, config_from_options
-from adambnn_tf.config import ConfigError
 
 __all__ = ["add_parser", "run"]
 
@@ -48,21 +46,13 @@ def run(args: argparse.Namespace) -> int:
     """Runs the main job and prints where the results are.
 
     # Returns
-        0 on success, 2 for bad input (the message says what to change).
+        0 on success (failures raise, and `adambnn_tf.cli.main` reports them).
     """
-    try:
-        config = config_from_options(args)
-    except ConfigError as error:
-        print(f"adambnn train: error: {error}", file=sys.stderr)
-        return 2
+    config = config_from_options(args)  # a bad configuration fails before anything is read
     from adambnn_tf.distribute import strategy_from_environment
     from adambnn_tf.main_job import run_main_job
 
-    try:
-        summary = run_main_job(config, strategy=strategy_from_environment())
-    except (ValueError, FileNotFoundError) as error:
-        print(f"adambnn train: error: {error}", file=sys.stderr)
-        return 2
+    summary = run_main_job(config, strategy=strategy_from_environment())
     print(f"\nTest accuracy (Keras): {summary.test_accuracy:.4f}")
     if summary.tflite_path:
         print(
