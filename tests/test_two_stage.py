@@ -370,3 +370,64 @@ def test_validation_every_n_epochs_keeps_histories_aligned_across_a_kill(tmp_pat
         )
     with pytest.raises(ConfigError, match="tracking.validate_every must be positive"):
         TwoStageTraining(build_model, _config(tmp_path, tracking__validate_every=0))
+
+
+def _recovery_training(output_dir, kill_in_stage=None, kill_after=0):
+    def callbacks_fn(stage):
+        return [_KillAfter(kill_after)] if stage == kill_in_stage else []
+
+    config = _config(
+        output_dir,
+        epochs=(3, 2),
+        stage1__learning_rate=2e-2,
+        stage2__learning_rate=2e-2,
+        stage1__weight_decay=1e-2,
+        training__seed=7,
+        tracking__c2i_reference="training",
+    )
+    return TwoStageTraining(build_model, config, callbacks_fn=callbacks_fn, verbose=0)
+
+
+def _truncate_checkpoint(folder) -> None:
+    (data,) = folder.glob("ckpt.data-*")
+    data.write_bytes(data.read_bytes()[: data.stat().st_size // 2])
+
+
+def test_a_truncated_newest_checkpoint_resumes_from_the_epoch_before(tmp_path, caplog):
+    train, _ = _data()
+    reference = _recovery_training(tmp_path / "reference").run(train, **_BATCHES)
+    killed = tmp_path / "killed"
+    with pytest.raises(_SimulatedKillError):  # in epoch 3 of stage 1: epochs 1 and 2 committed
+        _recovery_training(killed, kill_in_stage=1, kill_after=10).run(train, **_BATCHES)
+    _truncate_checkpoint(killed / "stage1" / "epoch_0001")
+    with caplog.at_level("WARNING"):
+        resumed = _recovery_training(killed).run(train, **_BATCHES)
+    assert "epoch_0001 is damaged" in caplog.text
+    assert (killed / "stage1" / "corrupt_epoch_0001").is_dir()  # set aside, not deleted
+    for one, two in zip(reference, resumed, strict=True):
+        _assert_same_stage(one, two)
+
+
+def test_an_unreadable_state_file_falls_back_to_the_state_saved_with_the_checkpoint(tmp_path):
+    train, _ = _data()
+    reference = _recovery_training(tmp_path / "reference").run(train, **_BATCHES)
+    killed = tmp_path / "killed"
+    with pytest.raises(_SimulatedKillError):
+        _recovery_training(killed, kill_in_stage=1, kill_after=10).run(train, **_BATCHES)
+    (killed / "stage1" / "state.json").write_text('{"stage": 1, "completed_ep')
+    resumed = _recovery_training(killed).run(train, **_BATCHES)
+    for one, two in zip(reference, resumed, strict=True):
+        _assert_same_stage(one, two)
+
+
+def test_damaged_stage1_checkpoints_do_not_block_stage2_that_has_its_own(tmp_path):
+    train, _ = _data()
+    reference = _recovery_training(tmp_path / "reference").run(train, **_BATCHES)
+    killed = tmp_path / "killed"
+    with pytest.raises(_SimulatedKillError):  # in epoch 2 of stage 2: its epoch 1 committed
+        _recovery_training(killed, kill_in_stage=2, kill_after=6).run(train, **_BATCHES)
+    for folder in (killed / "stage1").glob("epoch_*"):
+        _truncate_checkpoint(folder)
+    stage1, stage2 = _recovery_training(killed).run(train, **_BATCHES)
+    assert stage1.model is None and stage1.history == reference[0].history
+    _assert_same_stage(reference[1], stage2)

@@ -88,22 +88,32 @@ class _EpochCommit(tf.keras.callbacks.Callback):
                     phase.weights_checkpoint, f"best_{epoch:04d}"
                 )
                 state.best_value, state.best_epoch = value, epoch
-        state.last_checkpoint = phase.store.write_checkpoint(phase.checkpoint, f"epoch_{epoch:04d}")
+        state.last_checkpoint = f"epoch_{epoch:04d}"
         state.completed_epochs = epoch + 1
         state.done = state.completed_epochs >= phase.epochs
+        phase.store.write_checkpoint(phase.checkpoint, state.last_checkpoint, state=state)
         phase.store.commit(state)
 
 
 def restore_last_epoch(phase: Phase) -> bool:
-    """Reads the phase's last committed checkpoint, if it has one.
+    """Reads the phase's newest readable checkpoint, if it has one.
+
+    A damaged checkpoint is set aside and named in a warning, and the epoch before it is read
+    instead (`StageStore.recover`); `phase.state` then becomes that epoch's state.
 
     # Returns
         Whether a checkpoint was read (`False` for a phase that never finished an epoch).
     """
     if phase.state.completed_epochs == 0:
         return False
-    prefix = phase.store.checkpoint_prefix(phase.state.last_checkpoint)
-    phase.checkpoint.read(prefix).assert_consumed()
+
+    def read(prefix: str) -> None:
+        phase.checkpoint.read(prefix).assert_consumed()
+
+    recovered = phase.store.recover(phase.state, read)
+    if recovered is not phase.state:
+        # The live state object is shared with the commit callback: update it in place.
+        phase.state.__dict__.update(recovered.__dict__)
     return True
 
 

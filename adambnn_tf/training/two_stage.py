@@ -17,7 +17,7 @@ from adambnn_tf.quantizers import is_latent_weight
 from adambnn_tf.schedules import linear_decay
 from adambnn_tf.training.data import TrainData, steps_per_epoch_of, training_dataset
 from adambnn_tf.training.epoch_loop import Phase, fit_resumably, restore_last_epoch
-from adambnn_tf.training.stage_store import StageState, StageStore
+from adambnn_tf.training.stage_store import CorruptCheckpointError, StageState, StageStore
 
 __all__ = ["StageResult", "TwoStageTraining"]
 
@@ -30,7 +30,8 @@ class StageResult:
     """The outcome of one stage.
 
     # Attributes
-        model: the trained model of the stage (the student when distilling).
+        model: the trained model of the stage (the student when distilling); `None` for a
+            finished stage 1 whose checkpoints were damaged after stage 2 began.
         optimizer: its optimizer, with the state it ended with.
         history: per-epoch logs of the whole stage, resumed parts included.
         best_epoch: the epoch with the best `training.stage2_init_metric` value (`None` when
@@ -39,7 +40,7 @@ class StageResult:
         directory: where the stage's checkpoints are.
     """
 
-    model: tf.keras.Model
+    model: tf.keras.Model | None
     optimizer: tf.keras.optimizers.legacy.Optimizer | None = None
     history: dict[str, list[float]] = field(default_factory=dict)
     best_epoch: int | None = None
@@ -184,9 +185,31 @@ class TwoStageTraining:
         data = (train_data, batch_size, shuffle_buffer, steps_per_epoch)
         if self.one_step:
             return None, self.run_stage(2, *data, validation_data=validation_data)
-        first = self.run_stage(1, *data, validation_data=validation_data)
+        try:
+            first = self.run_stage(1, *data, validation_data=validation_data)
+        except CorruptCheckpointError:
+            # A finished stage 1 whose checkpoints were all damaged need not block stage 2 when
+            # stage 2 has checkpoints of its own: its committed history is all that is left.
+            first = self._stage1_from_its_history()
+            if first is None:
+                raise
         second = self.run_stage(2, *data, validation_data=validation_data)
         return first, second
+
+    def _stage1_from_its_history(self) -> StageResult | None:
+        """Stage 1's result without its model, when stage 1 is done and stage 2 has begun."""
+        stage1 = StageStore(self.stage_dir(1), 1, self.keep_checkpoints).load_state()
+        stage2 = StageStore(self.stage_dir(2), 2, self.keep_checkpoints).load_state()
+        if stage1 is None or not stage1.done or stage2 is None or not stage2.completed_epochs:
+            return None
+        _log.warning("stage 1's checkpoints are damaged; stage 2 resumes from its own.")
+        return StageResult(
+            model=None,
+            history=stage1.history,
+            best_epoch=stage1.best_epoch,
+            best_value=stage1.best_value,
+            directory=self.stage_dir(1),
+        )
 
     def run_stage(
         self,
