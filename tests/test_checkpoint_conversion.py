@@ -24,11 +24,6 @@ from adambnn_tf.pytorch_conversion import (  # noqa: E402
 )
 from adambnn_tf.zoo import ReActNet18, ReActNetA  # noqa: E402
 
-slow = pytest.mark.skipif(
-    not os.environ.get("ADAMBNN_SLOW_TESTS"),
-    reason="full-width 224x224 parity takes ~30 s; set ADAMBNN_SLOW_TESTS=1",
-)
-
 KERAS_MODELS = {"a": ReActNetA, "18": ReActNet18}
 TORCH_MODELS = {"a": torch_reactnet.ReActNetA, "18": torch_reactnet.ReActNet18}
 
@@ -86,7 +81,7 @@ def test_converted_logits_match_pytorch(kind, size, channels, width, small, stag
     assert _max_relative_difference(reference, model, _images(2, channels, size)) < 1e-4
 
 
-@slow
+@pytest.mark.slow  # full-width 224x224 parity takes ~30 s
 @pytest.mark.parametrize("kind", ["a", "18"])
 def test_full_width_224_logits_match_pytorch(kind):
     reference, model = _pair(kind, size=224, channels=3, width=1.0, small=False, num_classes=1000)

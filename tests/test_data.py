@@ -1,7 +1,6 @@
 """Data pipelines: local Fashion-MNIST IDX files, tfds (mocked), image folders, seeded order."""
 
 import gzip
-import os
 import struct
 
 import numpy as np
@@ -11,10 +10,6 @@ import tensorflow as tf
 from adambnn_tf import data
 from adambnn_tf.data import fashion_mnist
 
-REAL_DIR = fashion_mnist.DEFAULT_FASHION_MNIST_DIRS[0]
-needs_real_files = pytest.mark.skipif(
-    not os.path.isdir(REAL_DIR), reason="apt-get install dataset-fashion-mnist"
-)
 STEMS = [
     "train-images-idx3-ubyte",
     "train-labels-idx1-ubyte",
@@ -72,7 +67,7 @@ def test_read_idx_rejects_bad_files(tmp_path):
         data.read_idx(tmp_path / "short")
 
 
-@needs_real_files
+@pytest.mark.needs_fashion_mnist
 def test_real_fashion_mnist_files_are_read(real_test_split):
     images, labels = real_test_split
     assert images.shape == (10000, 28, 28) and images.dtype == np.uint8
@@ -91,7 +86,7 @@ def test_missing_files_say_where_and_how(tmp_path, monkeypatch):
     assert data.FASHION_MNIST_DIR_ENV in message
 
 
-@needs_real_files
+@pytest.mark.needs_fashion_mnist
 def test_environment_variable_overrides_the_default(small_fashion_mnist_dir, monkeypatch):
     monkeypatch.setenv(data.FASHION_MNIST_DIR_ENV, str(small_fashion_mnist_dir))
     loaded = data.load_dataset("fashion_mnist", "test", batch_size=16)
@@ -103,7 +98,7 @@ def test_unknown_dataset_lists_the_known_ones():
         data.load_dataset("fashion-mnist-typo", "train", batch_size=8)
 
 
-@needs_real_files
+@pytest.mark.needs_fashion_mnist
 def test_test_split_is_in_file_order_and_standardized(real_test_split):
     images, labels = real_test_split
     loaded = data.load_dataset("fashion_mnist", "test", batch_size=256)
@@ -115,7 +110,7 @@ def test_test_split_is_in_file_order_and_standardized(real_test_split):
     np.testing.assert_allclose(batch_images, expected, atol=1e-5)
 
 
-@needs_real_files
+@pytest.mark.needs_fashion_mnist
 def test_image_size_resizes(small_fashion_mnist_dir):
     loaded = data.load_dataset(
         "fashion_mnist", "test", batch_size=8, data_dir=small_fashion_mnist_dir, image_size=32
@@ -124,7 +119,7 @@ def test_image_size_resizes(small_fashion_mnist_dir):
     assert next(iter(loaded.dataset))[0].shape == (8, 32, 32, 1)
 
 
-@needs_real_files
+@pytest.mark.needs_fashion_mnist
 def test_seeded_order_is_reproducible_and_resumable(small_fashion_mnist_dir):
     def stream(seed, initial_epoch=0):
         return data.load_dataset(
@@ -156,7 +151,7 @@ def test_seeded_order_is_reproducible_and_resumable(small_fashion_mnist_dir):
     assert not np.array_equal(_collect(stream(seed=4).dataset, 3)[1], labels[:96])
 
 
-@needs_real_files
+@pytest.mark.needs_fashion_mnist
 def test_augmentation_shifts_and_flips_but_keeps_content(small_fashion_mnist_dir):
     plain = data.load_dataset(
         "fashion_mnist", "test", batch_size=40, data_dir=small_fashion_mnist_dir

@@ -120,6 +120,7 @@ def test_accounting_finds_each_binary_layer_and_says_why_it_is_not_accelerated(m
     assert "same_zero (conv2d): LceBconv2d" in report.summary(verbose=True)
 
 
+@pytest.mark.needs_fashion_mnist
 def test_export_parity_is_exact_on_random_and_real_images(mixed_export):
     model, report = mixed_export
     parity = report.parity
@@ -263,6 +264,7 @@ def test_unrewritten_symmetric_stride2_padding_is_caught_as_a_conversion_error()
     assert report.parity.verdict == CONVERSION_ERROR
 
 
+@pytest.mark.needs_fashion_mnist
 def test_load_images_fits_fashion_mnist_and_arrays_to_the_input(tmp_path):
     images = load_images("fashion-mnist", (None, 20, 24, 3), count=3)
     assert images.shape == (3, 20, 24, 3) and images.dtype == np.float32
@@ -322,11 +324,6 @@ def test_cli_exports_a_saved_model_and_writes_a_json_report(tmp_path, capsys):
     assert "No saved model" in capsys.readouterr().err
 
 
-SLOW = pytest.mark.skipif(
-    not os.environ.get("ADAMBNN_SLOW_TESTS"), reason="ReActNet-A at 224x224: set ADAMBNN_SLOW_TESTS"
-)
-
-
 def _official_convolutions(model, statuses) -> int:
     """The zoo merges each pair of duplicated 1x1 convs (C->C twice) into one C->2C layer."""
     count = 0
@@ -336,7 +333,7 @@ def _official_convolutions(model, statuses) -> int:
     return count
 
 
-@SLOW
+@pytest.mark.slow  # ReActNet-A at 224x224
 @pytest.mark.parametrize("padding", ["lce", "pytorch"])
 def test_reactnet_a_224_exports_all_31_binary_convolutions_and_passes_parity(padding):
     from adambnn_tf.zoo import ReActNetA

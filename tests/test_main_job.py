@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 
 from adambnn_tf.cli import main
-from adambnn_tf.data.fashion_mnist import find_fashion_mnist_dir
 
 TINY_RUN = [
     "--epochs", "1", "1",
@@ -19,21 +18,7 @@ TINY_RUN = [
 ]  # fmt: skip
 
 
-def _fashion_mnist_installed() -> bool:
-    try:
-        find_fashion_mnist_dir()
-    except FileNotFoundError:
-        return False
-    return True
-
-
-needs_fashion_mnist = pytest.mark.skipif(
-    not _fashion_mnist_installed(),
-    reason="Fashion-MNIST IDX files missing: apt-get install dataset-fashion-mnist",
-)
-
-
-@needs_fashion_mnist
+@pytest.mark.needs_fashion_mnist
 def test_train_exports_reports_and_resumes(tmp_path, capsys):
     run_dir = tmp_path / "run"
     assert main(["train", "--output-dir", str(run_dir), *TINY_RUN]) == 0
@@ -68,7 +53,7 @@ def test_train_exports_reports_and_resumes(tmp_path, capsys):
     assert (run_dir / "stage2" / "state.json").read_text() == state_before
 
 
-@needs_fashion_mnist
+@pytest.mark.needs_fashion_mnist
 def test_output_dir_of_another_run_is_refused_and_kept(tmp_path, capsys):
     from adambnn_tf.config import RunConfig
 
@@ -107,7 +92,7 @@ def test_unknown_model_is_rejected_by_the_parser(capsys):
     assert "invalid choice: 'resnet50'" in capsys.readouterr().err
 
 
-@needs_fashion_mnist
+@pytest.mark.needs_fashion_mnist
 def test_compact_model_with_a_trained_teacher_records_its_time_and_resumes(tmp_path):
     from adambnn_tf.config import RunConfig
     from adambnn_tf.main_job import run_main_job

@@ -4,7 +4,6 @@ import larq as lq
 import numpy as np
 import pytest
 import tensorflow as tf
-import torch
 
 from adambnn_tf.layers import RPReLU
 from adambnn_tf.optimizers import (
@@ -53,6 +52,9 @@ def _gradients(model):
 
 def _torch_step(weights, grads, decayed, *, decoupled, weight_decay, steps=1):
     """The official update: torch Adam (coupled) or AdamW (decoupled), two param groups."""
+    torch = pytest.importorskip(
+        "torch", reason="the PyTorch reference needs the optional torch extra (CI installs it)"
+    )
     params = [torch.nn.Parameter(torch.tensor(w, dtype=torch.float64)) for w in weights]
     group_b = [p for p, d in zip(params, decayed, strict=True) if d]
     group_a = [p for p, d in zip(params, decayed, strict=True) if not d]
