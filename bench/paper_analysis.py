@@ -22,8 +22,11 @@ the start of stage 2, i.e. the end of stage 1.
 !!! example
     ```bash
     python bench/paper_analysis.py --train-examples 6000 --epochs-per-stage 1 \
-        --runs-dir runs/paper_analysis --plots-dir bench/paper_analysis
+        --runs-dir runs/paper_analysis --plots-dir runs/paper_analysis/plots
     ```
+
+Plots and run directories stay out of git (`runs/` is ignored); `bench/RESULTS.md` keeps the
+numbers, and `bench/figures/` the few plots its sections show.
 """
 
 from __future__ import annotations
@@ -291,7 +294,7 @@ def adam_vs_sgd(rows: list[dict], args: argparse.Namespace) -> str:
 def _parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs-dir", default="runs/paper_analysis")
-    parser.add_argument("--plots-dir", default="bench/paper_analysis")
+    parser.add_argument("--plots-dir", default="runs/paper_analysis/plots")
     parser.add_argument("--train-examples", type=int, default=6000, help="0: all")
     parser.add_argument("--test-examples", type=int, default=2000, help="0: all")
     parser.add_argument(

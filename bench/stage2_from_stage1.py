@@ -12,7 +12,7 @@ Usage:
         [--stage2-teacher stage1]
 
 Example:
-    python bench/stage2_from_stage1.py runs/fashion_mnist_best /tmp/s2_kd 2e-3 3 \
+    python bench/stage2_from_stage1.py runs/fashion_mnist_best runs/s2_kd 2e-3 3 \
         --stage2-teacher stage1
 """
 
