@@ -79,9 +79,9 @@ def _shifted_prelu(inputs, input_bias, alpha, output_bias):
 
     Autodiff of the forward form below takes about twice the elementwise ops of these
     formulas, and RPReLU follows every binary convolution: with `approx_sign`'s written-out
-    gradient, the training step of `ReActNetACompact` takes 9-13% less time
-    (`bench/binarizer_gradients.py`). At `u = 0` the slope's side is taken, as PyTorch's
-    PReLU does.
+    gradient, the training step of `ReActNetACompact` takes less time (`bench/RESULTS.md`,
+    section "Written-out gradients of RSign and RPReLU"). At `u = 0` the slope's side is
+    taken, as PyTorch's PReLU does.
     """
     shifted = inputs + input_bias
     # The exact form of tf.keras.layers.PReLU, which the TFLite converter fuses to PRELU.

@@ -73,9 +73,9 @@ def approx_sign(x: tf.Tensor) -> tf.Tensor:
     The same values as `larq.quantizers.approx_sign`, forward and backward. The gradient takes
     five elementwise ops where Larq's takes seven (`zeros_like`, a mask and `where`): the
     binarizers of a small BNN are a large share of a CPU training step. With RPReLU's
-    written-out gradient, the training step of `ReActNetACompact` takes 9-13% less time
-    (`bench/binarizer_gradients.py`). The forward graph is Larq's `sign`, which Larq
-    Compute Engine converts to `LceQuantize`.
+    written-out gradient, the training step of `ReActNetACompact` takes less time
+    (`bench/RESULTS.md`, section "Written-out gradients of RSign and RPReLU"). The forward
+    graph is Larq's `sign`, which Larq Compute Engine converts to `LceQuantize`.
 
     !!! example
         ```python

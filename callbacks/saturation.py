@@ -74,8 +74,9 @@ class BinarizerSaturation(TrainStepHook):
     the first binary layer that Fig. 3 of the paper shows). Of a
     `adambnn_tf.distillation.DistillationModel` only the student's binarizers count.
 
-    Counting adds a few elementwise ops per binarizer to the forward pass (with `FFRatio`,
-    about a tenth of a training step of `ReActNetACompact`, `bench/RESULTS.md`). With
+    Counting adds a few elementwise ops per binarizer to the forward pass (measured with
+    `FFRatio`: `bench/RESULTS.md`, section "Tracking FF-ratio and saturation on a sample of
+    steps"). With
     `every_n_steps=n` only the steps `0, n, 2n, ...` of the training count (the others skip the
     ops), so the shares are over a sample of the steps.
 

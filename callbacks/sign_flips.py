@@ -86,8 +86,9 @@ class FFRatio(TrainStepHook):
     whatever the callback order. The first update of each `fit` call compares with the signs at
     the start of that call.
 
-    Comparing all signs costs time in every step (with `BinarizerSaturation`, about a tenth of
-    a training step of `ReActNetACompact`, `bench/RESULTS.md`). With `every_n_steps=n`
+    Comparing all signs costs time in every step (measured with `BinarizerSaturation`:
+    `bench/RESULTS.md`, section "Tracking FF-ratio and saturation on a sample of steps"). With
+    `every_n_steps=n`
     only steps `0, n, 2n, ...` of the training are measured (the signs are kept from the step
     before each of them), so the means are over the measured updates: an unbiased sample of the
     same per-update ratio, at about `1/n` of the cost.
@@ -104,8 +105,9 @@ class FFRatio(TrainStepHook):
         latent_filter: predicate `variable -> bool` choosing the latent weights.
         prefix: the log-key prefix.
         jit_compile: fuse the per-layer sign comparison with XLA (one pass over the weights).
-            Off by default: on the 2-core benchmark machine it was not measurably faster than
-            TensorFlow's own ops (`bench/RESULTS.md`), and it compiles one kernel per shape.
+            Off by default: it was not measurably faster than TensorFlow's own ops on the
+            benchmark machine (`bench/RESULTS.md`, section "FF/C2I tracking overhead on
+            ReActNet-A"), and it compiles one kernel per shape.
         every_n_steps: measure every step (1) or only every n-th step of the training;
             `ff_ratio_step` then holds the latest measured value.
 

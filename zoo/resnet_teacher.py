@@ -98,9 +98,10 @@ def ResNetTeacher(
     to 32x32 images this is the counterpart: a real 3x3 stem (`width` channels, BatchNorm,
     ReLU) and three residual blocks of two 3x3 convolutions, each halving the resolution and
     doubling the channels (`width`, `2 width`, `4 width`), then average pooling and a dense
-    classifier. At `width=32` on 28x28 images it has 0.31 M parameters and trains several
-    times faster than the binary students it teaches (the binary convolutions of a BNN are
-    simulated in floating point during training).
+    classifier. At `width=32` on 28x28 images it has 0.31 M parameters and trains faster than
+    the binary students it teaches (the binary convolutions of a BNN are simulated in floating
+    point during training; epoch times in `bench/RESULTS.md`, section "Fashion-MNIST: the 93%
+    target").
 
     !!! example
         ```python

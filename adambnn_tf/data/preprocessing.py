@@ -34,8 +34,9 @@ def resize_if_needed(image: tf.Tensor, image_size: int | None) -> tf.Tensor:
 def augment_batch(images: tf.Tensor, seed: tf.Tensor, padding: int) -> tf.Tensor:
     """Random crop after zero padding, then a random horizontal flip, per image of a batch.
 
-    The whole batch is transformed with a few gathers rather than image by image (several
-    times faster on CPU). Stateless ops make the result a function of `seed`, so a resumed
+    The whole batch is transformed with a few gathers rather than image by image (faster on
+    CPU: `bench/RESULTS.md`, section "Data pipeline throughput"). Stateless ops make the result
+    a function of `seed`, so a resumed
     training sees the same augmented images as an uninterrupted one.
 
     # Arguments
