@@ -133,6 +133,11 @@ def _load_data(config: RunConfig) -> _Data:
     if data.validation_examples:
         validation_batches = load_dataset(data.dataset, VALIDATION_SPLIT, **common).dataset
     train = load_dataset(data.dataset, "train", **common)
+    if data.train_examples > train.num_examples:
+        raise ValueError(
+            f"data.train_examples={data.train_examples} exceeds the {train.num_examples} "
+            f"training images of {data.dataset}; lower it, or give 0 for all of them."
+        )
 
     def train_batches(stage: int, epoch: int) -> tf.data.Dataset:
         batches = load_dataset(
@@ -244,20 +249,23 @@ def run_main_job(
         RunDirectoryConflictError: when `output_dir` holds another run or foreign files.
     """
     config.validate()
-    data = _load_data(config)  # fails on missing data before the run directory is touched
-    claim_run_directory(config)
-    histories = {}
+    # Every input is read before the run directory is claimed: a bad file costs nothing.
+    data = _load_data(config)
     teacher = None
     if config.distillation.teacher is not None:
-
-        def teacher():
-            return load_teacher(
+        with (strategy or tf.distribute.get_strategy()).scope():  # where the stages use it
+            given_teacher = load_teacher(
                 config.distillation.teacher,
                 input_shape=data.input_shape,
                 num_classes=data.num_classes,
             )
 
-    elif config.distillation.teacher_epochs:
+        def teacher():
+            return given_teacher
+
+    claim_run_directory(config)
+    histories = {}
+    if config.distillation.teacher_epochs:
         trained_teacher, histories["teacher"] = _trained_teacher(config, data, strategy)
 
         def teacher():

@@ -55,8 +55,15 @@ def _torch_hub_checkpoints() -> str:
 def _is_weights_only_h5(path: str) -> bool:
     import h5py
 
-    with h5py.File(path, "r") as file:
-        return "model_config" not in file.attrs
+    try:
+        with h5py.File(path, "r") as file:
+            return "model_config" not in file.attrs
+    except OSError as error:
+        raise ValueError(
+            f"The teacher {path!r} is not a readable HDF5 file ({error}); give a saved Keras "
+            "model, torchvision ResNet-34 weights (.pth), or an .h5 from `adambnn "
+            "convert-checkpoint --arch resnet34`."
+        ) from error
 
 
 def resolve_teacher(value: str) -> TeacherSource:
@@ -71,6 +78,7 @@ def resolve_teacher(value: str) -> TeacherSource:
     # Raises
         FileNotFoundError: for a path that does not exist, or a name whose weights are not
             cached (the message says where it looked and what to give instead).
+        ValueError: for an `.h5` file that HDF5 cannot read.
     """
     if value in NAMED_TEACHERS:
         folder = _torch_hub_checkpoints()

@@ -137,3 +137,35 @@ def test_compact_model_with_a_trained_teacher_records_its_time_and_resumes(tmp_p
     assert (tmp_path / "run" / "teacher" / "state.json").read_text() == teacher_state
     assert again.training_minutes == pytest.approx(summary.training_minutes)
     assert again.test_accuracy == summary.test_accuracy
+
+
+@pytest.mark.needs_fashion_mnist
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--train-examples", "70000"], "exceeds the 60000 training images"),
+        (["--teacher", "RANDOM"], "teacher"),
+    ],
+)
+def test_inputs_are_read_before_the_run_directory_is_claimed(tmp_path, capsys, flags, message):
+    run_dir = tmp_path / "run"
+    if "RANDOM" in flags:
+        (tmp_path / "random.h5").write_bytes(os.urandom(2048))
+        flags = [str(tmp_path / "random.h5") if flag == "RANDOM" else flag for flag in flags]
+    code = main(["train", "--output-dir", str(run_dir), *TINY_RUN, *flags])
+    assert code in (1, 2)
+    assert message in capsys.readouterr().err
+    assert not run_dir.exists()  # the corrected command is not refused as "another run"
+
+
+@pytest.mark.needs_fashion_mnist
+def test_the_same_run_directory_named_another_way_resumes(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "--output-dir", "run", *TINY_RUN, "--no-export", "--no-report"]) == 0
+    state = (tmp_path / "run" / "stage2" / "state.json").read_text()
+    again = ["train", "--output-dir", str(tmp_path / "run") + "/", *TINY_RUN, "--no-export"]
+    assert main([*again, "--no-report"]) == 0  # absolute, trailing slash: the same run
+    moved = tmp_path / "moved"
+    (tmp_path / "run").rename(moved)
+    assert main(["train", "--output-dir", str(moved), *TINY_RUN, "--no-export", "--no-report"]) == 0
+    assert (moved / "stage2" / "state.json").read_text() == state  # nothing trained again

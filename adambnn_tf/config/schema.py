@@ -432,7 +432,7 @@ class RunConfig(_Section):
 
         try:
             resolve_teacher(self.distillation.teacher)
-        except FileNotFoundError as error:
+        except (FileNotFoundError, ValueError) as error:
             raise ConfigError(f"distillation.teacher: {error}") from error
 
     def identity(self) -> dict[str, Any]:
