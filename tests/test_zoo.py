@@ -339,3 +339,101 @@ def test_bad_initializer_names_the_choices():
             build(initializer="torch", include_top=False, input_shape=(None, None, 3))
     with pytest.raises(ValueError, match=message):
         ResNetTeacher(initializer="torch")
+
+
+# The float twin (binary=False): one model of each kind, and PyTorch padding for the
+# symmetric-padding twin of the stride-2 convolutions.
+TWIN_CASES = [
+    ("ReActNetA", dict(input_shape=(28, 28, 1), small_input=True), "lce"),
+    ("ReActNetACompact", dict(input_shape=(28, 28, 1)), "lce"),
+    ("ReActNet18", dict(input_shape=(32, 32, 3), small_input=True), "pytorch"),
+]
+
+
+def _bnn_and_twin(name: str, options: dict, padding: str):
+    from adambnn_tf import zoo
+
+    build = getattr(zoo, name)
+    common = dict(
+        num_classes=10, width_multiplier=0.25, padding=padding, classifier_activation=None
+    )
+    bnn = build(stage=2, kernel_constraint="weight_clip", **common, **options)
+    twin = build(binary=False, **common, **options)
+    return bnn, twin
+
+
+def _layers(model) -> list:
+    return [layer for layer in model.layers if not isinstance(layer, tf.keras.layers.InputLayer)]
+
+
+@pytest.mark.parametrize("name,options,padding", TWIN_CASES)
+def test_float_twin_has_the_bnns_structure_without_quantizers(name, options, padding):
+    from adambnn_tf.zoo._blocks import ShiftedInputConv2D
+
+    bnn, twin = _bnn_and_twin(name, options, padding)
+    assert twin.count_params() == bnn.count_params()
+    assert [(v.name, v.shape) for v in twin.weights] == [(v.name, v.shape) for v in bnn.weights]
+    replaced = 0
+    for binary_layer, real_layer in zip(_layers(bnn), _layers(twin), strict=True):
+        assert real_layer.name == binary_layer.name
+        assert getattr(real_layer, "input_quantizer", None) is None, real_layer.name
+        assert getattr(real_layer, "kernel_quantizer", None) is None, real_layer.name
+        assert getattr(real_layer, "kernel_constraint", None) is None, real_layer.name
+        if getattr(binary_layer, "input_quantizer", None) is not None:
+            assert isinstance(real_layer, ShiftedInputConv2D | SymmetricPaddingQuantConv2D)
+            assert real_layer.pad_values == binary_layer.pad_values
+            replaced += 1
+        else:
+            assert type(real_layer) is type(binary_layer), real_layer.name
+    assert replaced == len([v for v in bnn.weights if is_latent_weight(v)]) > 0
+    assert lq.models.ModelProfile(twin).weight_count(bitwidth=1) == 0
+    assert lq.models.ModelProfile(bnn).weight_count(bitwidth=1) > 0
+
+    twin.set_weights(bnn.get_weights())
+    images = np.random.default_rng(0).standard_normal((2, *bnn.input_shape[1:]), "float32")
+    assert not np.allclose(twin(images, training=False), bnn(images, training=False), atol=1e-2)
+
+
+def test_float_twin_convolution_is_the_shifted_real_convolution():
+    from adambnn_tf.zoo._blocks import ShiftedInputConv2D, SymmetricPaddingShiftedInputConv2D
+
+    rng = np.random.default_rng(0)
+    images = rng.standard_normal((1, 5, 5, 2)).astype("float32")
+    shift = rng.standard_normal(2).astype("float32")
+    kernel = rng.standard_normal((3, 3, 2, 4)).astype("float32")
+    for layer, paddings, strides in [
+        (ShiftedInputConv2D(4, 3, padding="same", pad_values=1.0, use_bias=False), 1.0, 1),
+        (
+            SymmetricPaddingShiftedInputConv2D(
+                4, 3, strides=2, padding="same", pad_values=0.0, use_bias=False
+            ),
+            0.0,
+            2,
+        ),
+    ]:
+        layer(images)
+        layer.set_weights([kernel, shift])
+        padded = np.pad(images + shift, [(0, 0), (1, 1), (1, 1), (0, 0)], constant_values=paddings)
+        expected = tf.nn.conv2d(padded, kernel, strides, "VALID").numpy()
+        np.testing.assert_allclose(layer(images).numpy(), expected, rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="takes no input_quantizer"):
+        ShiftedInputConv2D(4, 3, input_quantizer="rsign")
+
+
+def test_float_twin_ignores_the_stage_and_round_trips_through_h5(tmp_path):
+    from adambnn_tf.zoo import ReActNetACompact
+
+    options = dict(input_shape=(28, 28, 1), width_multiplier=0.25)
+    stage1 = ReActNetACompact(binary=False, stage=1, **options)
+    stage2 = ReActNetACompact(binary=False, stage=2, kernel_constraint="weight_clip", **options)
+    stage2.set_weights(stage1.get_weights())
+    images = np.random.default_rng(0).standard_normal((2, 28, 28, 1), "float32")
+    np.testing.assert_array_equal(stage1(images), stage2(images))
+
+    path = str(tmp_path / "twin.h5")
+    stage1.save(path)
+    reloaded = tf.keras.models.load_model(path)
+    assert [v.name for v in reloaded.weights] == [v.name for v in stage1.weights]
+    np.testing.assert_allclose(reloaded(images), stage1(images), rtol=1e-6, atol=1e-6)
+    with pytest.raises(TypeError, match="'binary'"):  # zookeeper checks the field's type
+        ReActNetACompact(binary="false", **options)

@@ -23,6 +23,13 @@ code disagree on what the border of a binary convolution is:
 Both conventions create exactly the same layers, layer names and variables, so a weights
 file written in one mode loads into the other (the outputs then differ at the borders).
 
+`binary=False` builds a model's *float twin*: every binary convolution becomes its real-valued
+identity, `ShiftedInputConv2D` (or `SymmetricPaddingShiftedInputConv2D`): no sign on the input
+(RSign's learnable threshold stays, as a real per-channel shift), a real kernel (no kernel
+quantizer, no weight clip), and the same padding. The twin has the same layers, layer names,
+variables and parameter count as the BNN, so the BNN's latent weights load into it one to one
+(e.g. to compare the two loss landscapes around the same point, `adambnn_tf.analysis`).
+
 The convolutions and the classifier take an `initializer` name (`adambnn_tf.initializers`):
 `"keras"` (glorot-uniform kernels, zero bias; Keras' defaults) or `"pytorch"` (PyTorch's
 defaults, uniform in +-1/sqrt(fan_in) for kernels and the classifier's bias, as the official
@@ -39,14 +46,16 @@ import tensorflow as tf
 
 from adambnn_tf.config.choices import PADDINGS
 from adambnn_tf.initializers import check_initializer, layer_initializers
-from adambnn_tf.layers import RPReLU
+from adambnn_tf.layers import LearnableBias, RPReLU
 from adambnn_tf.quantizers import RSign
 
 __all__ = [
     "PADDINGS",
     "STAGES",
+    "ShiftedInputConv2D",
     "SymmetricPaddingMaxPool2D",
     "SymmetricPaddingQuantConv2D",
+    "SymmetricPaddingShiftedInputConv2D",
     "batch_norm",
     "binary_conv",
     "check_model_options",
@@ -164,6 +173,70 @@ class SymmetricPaddingQuantConv2D(lq.layers.QuantConv2D):
             return super().compute_output_shape(self._get_padding_same_shape(input_shape))
 
 
+class _InputShift:
+    """Adds RSign's learnable per-channel threshold to the input, without the sign.
+
+    The shift is a `LearnableBias` sub-layer named `"rsign"`, called first in `call()` as a
+    Larq layer calls its input quantizer, so its variable (`<layer>/rsign/bias`) has the name
+    and the place in `layer.weights` (after the kernel) that RSign's threshold has.
+    """
+
+    def __init__(self, *args, **kwargs):
+        for quantizer in ("input_quantizer", "kernel_quantizer"):
+            if kwargs.get(quantizer) is not None:
+                raise ValueError(
+                    f"{type(self).__name__} is the real-valued twin of a binary convolution "
+                    f"and takes no {quantizer}, got {kwargs[quantizer]!r}."
+                )
+        super().__init__(*args, **kwargs)
+        self.input_shift = LearnableBias(name="rsign")
+
+    def call(self, inputs):
+        return super().call(self.input_shift(inputs))
+
+
+@lq.utils.register_keras_custom_object
+class ShiftedInputConv2D(_InputShift, lq.layers.QuantConv2D):
+    """The float twin of a ReActNet binary convolution: `conv(pad(x + b), w)`, all real.
+
+    Where the binary convolution computes `conv(pad(sign(x + b)), binarize(w))`, this layer
+    drops both binarizers and keeps everything else: the learnable per-channel threshold `b`
+    (as a real shift), the padding (`pad_values` included) and the latent kernel `w`, used as
+    it is. It has no quantizer, so `larq.models.summary` counts its weights as 32-bit.
+
+    !!! example
+        ```python
+        conv = ShiftedInputConv2D(64, 3, padding="same", pad_values=1.0, use_bias=False)
+        ```
+
+    # Arguments
+        *args, **kwargs: those of `larq.layers.QuantConv2D` without `input_quantizer` and
+            `kernel_quantizer`.
+
+    # Raises
+        ValueError: when given an input or kernel quantizer.
+    """
+
+
+@lq.utils.register_keras_custom_object
+class SymmetricPaddingShiftedInputConv2D(_InputShift, SymmetricPaddingQuantConv2D):
+    """`ShiftedInputConv2D` with PyTorch's symmetric padding (`SymmetricPaddingQuantConv2D`).
+
+    The float twin of the stride-2 binary convolutions of `padding="pytorch"` models.
+
+    !!! example
+        ```python
+        conv = SymmetricPaddingShiftedInputConv2D(64, 3, strides=2, padding="same")
+        ```
+
+    # Arguments
+        *args, **kwargs: those of `SymmetricPaddingQuantConv2D` without quantizers.
+
+    # Raises
+        ValueError: when given a quantizer, another padding or an even kernel size.
+    """
+
+
 @lq.utils.register_keras_custom_object
 class SymmetricPaddingMaxPool2D(tf.keras.layers.MaxPool2D):
     """Max pooling with PyTorch's symmetric padding, `nn.MaxPool2d(k, s, padding=p)`.
@@ -232,6 +305,7 @@ def binary_conv(
     padding: str,
     kernel_constraint=None,
     initializer: str = "keras",
+    binary: bool = True,
     name: str,
 ) -> tf.Tensor:
     """A ReActNet binary convolution: RSign threshold, sign, convolution without bias.
@@ -252,35 +326,43 @@ def binary_conv(
             none).
         initializer: `"keras"` (glorot-uniform) or `"pytorch"` (uniform in
             +-1/sqrt(fan_in)) latent kernel (`adambnn_tf.initializers`).
+        binary: `False` builds the float twin, `ShiftedInputConv2D` (or its symmetric-padding
+            variant): the same threshold, padding and kernel variables, no sign, a real kernel
+            and no `kernel_constraint`; `stage` then makes no difference.
         name: layer name.
 
     # Returns
         The convolution output (before BatchNorm).
     """
-    kernel_quantizer = "scaled_weight_sign" if stage == 2 else "real_latent_weight"
     kernel_initializer, _ = layer_initializers(initializer, _conv_fan_in(x, kernel_size))
     common = dict(
         kernel_size=kernel_size,
         strides=strides,
-        # A fixed name keeps variable names equal across models and sessions.
-        input_quantizer=RSign(name="rsign"),
-        kernel_quantizer=kernel_quantizer,
         kernel_initializer=kernel_initializer,
-        kernel_constraint=kernel_constraint,
         use_bias=False,
         name=name,
     )
+    if binary:
+        plain, symmetric = lq.layers.QuantConv2D, SymmetricPaddingQuantConv2D
+        common.update(
+            # A fixed name keeps variable names equal across models and sessions.
+            input_quantizer=RSign(name="rsign"),
+            kernel_quantizer="scaled_weight_sign" if stage == 2 else "real_latent_weight",
+            kernel_constraint=kernel_constraint,
+        )
+    else:
+        plain, symmetric = ShiftedInputConv2D, SymmetricPaddingShiftedInputConv2D
     logger, quiet = _silence_missing_constraint_warning()
     logger.addFilter(quiet)
     try:
         if kernel_size == 1:
-            conv = lq.layers.QuantConv2D(filters, padding="valid", **common)
+            conv = plain(filters, padding="valid", **common)
         elif padding == "lce":
-            conv = lq.layers.QuantConv2D(filters, padding="same", pad_values=1.0, **common)
+            conv = plain(filters, padding="same", pad_values=1.0, **common)
         elif strides == 1:
-            conv = lq.layers.QuantConv2D(filters, padding="same", pad_values=0.0, **common)
+            conv = plain(filters, padding="same", pad_values=0.0, **common)
         else:
-            conv = SymmetricPaddingQuantConv2D(filters, padding="same", pad_values=0.0, **common)
+            conv = symmetric(filters, padding="same", pad_values=0.0, **common)
     finally:
         logger.removeFilter(quiet)
     return conv(x)

@@ -23,8 +23,8 @@ class ReActNet18Factory(ModelFactory):
     """ReActNet-18 (`birealnet18` of the official ReActNet code) as a zookeeper factory.
 
     Fields beyond larq-zoo's `ModelFactory`: `stage`, `padding`, `width_multiplier`,
-    `small_input`, `classifier_activation`, `kernel_constraint` and `initializer` (see
-    `ReActNet18`).
+    `small_input`, `classifier_activation`, `kernel_constraint`, `initializer` and `binary`
+    (see `ReActNet18`).
     """
 
     name = "reactnet18"
@@ -36,6 +36,7 @@ class ReActNet18Factory(ModelFactory):
     classifier_activation: str | None = Field("softmax")
     kernel_constraint: Any = Field(None)
     initializer: str = Field("keras")
+    binary: bool = Field(True)
     # larq-zoo annotates it as tf.Tensor, which a tf-keras KerasTensor does not satisfy.
     input_tensor: Any = Field(None)
 
@@ -55,6 +56,7 @@ class ReActNet18Factory(ModelFactory):
             padding=self.padding,
             kernel_constraint=self.kernel_constraint,
             initializer=self.initializer,
+            binary=self.binary,
             name=f"{prefix}_conv3x3",
         )
         residual = _blocks.batch_norm(residual, f"{prefix}_bn")
@@ -141,6 +143,7 @@ def ReActNet18(
     classifier_activation: str | None = "softmax",
     kernel_constraint=None,
     initializer: str = "keras",
+    binary: bool = True,
 ) -> tf.keras.Model:
     """Instantiates ReActNet-18, ReActNet's Bi-Real Net based variant (65.9%).
 
@@ -194,6 +197,9 @@ def ReActNet18(
             convolution kernel, the stem's, the binary ones and the real 1x1 shortcuts', and
             the classifier's kernel and bias uniform in +-1/sqrt(fan_in)). See
             `adambnn_tf.initializers`.
+        binary: `True` (default) for the BNN; `False` for its float twin (the same layers
+            and variables, no sign on the binary convolutions' inputs but RSign's threshold
+            as a real shift, real kernels without constraint; `stage` makes no difference).
 
     # Returns
         A Keras model named `"reactnet18"`.
@@ -222,4 +228,5 @@ def ReActNet18(
         classifier_activation=classifier_activation,
         kernel_constraint=kernel_constraint,
         initializer=initializer,
+        binary=binary,
     ).build()

@@ -26,7 +26,7 @@ class ReActNetAFactory(ModelFactory):
 
     Blocks and variables follow the official `reactnet.py` (see `ReActNetA`). Fields beyond
     larq-zoo's `ModelFactory`: `stage`, `padding`, `width_multiplier`, `small_input`,
-    `classifier_activation`, `kernel_constraint` and `initializer`.
+    `classifier_activation`, `kernel_constraint`, `initializer` and `binary`.
     """
 
     name = "reactnet_a"
@@ -38,6 +38,7 @@ class ReActNetAFactory(ModelFactory):
     classifier_activation: str | None = Field("softmax")
     kernel_constraint: Any = Field(None)
     initializer: str = Field("keras")
+    binary: bool = Field(True)
     # larq-zoo annotates it as tf.Tensor, which a tf-keras KerasTensor does not satisfy.
     input_tensor: Any = Field(None)
 
@@ -51,6 +52,7 @@ class ReActNetAFactory(ModelFactory):
             padding=self.padding,
             kernel_constraint=self.kernel_constraint,
             initializer=self.initializer,
+            binary=self.binary,
             name=name,
         )
 
@@ -157,6 +159,7 @@ def ReActNetA(
     classifier_activation: str | None = "softmax",
     kernel_constraint=None,
     initializer: str = "keras",
+    binary: bool = True,
 ) -> tf.keras.Model:
     """Instantiates ReActNet-A, the network of ReActNet (69.4%) and AdamBNN (70.5%).
 
@@ -189,6 +192,8 @@ def ReActNetA(
         stage1 = ReActNetA(stage=1, weights=None)
         stage2 = ReActNetA(stage=2, weights=None)
         stage2.set_weights(stage1.get_weights())  # the two-stage recipe's hand-off
+        twin = ReActNetA(binary=False, weights=None)  # the float twin: same variables
+        twin.set_weights(stage2.get_weights())  # evaluated at the BNN's latent weights
         ```
 
     # Arguments
@@ -223,6 +228,11 @@ def ReActNetA(
             bias) or `"pytorch"` (PyTorch's defaults, as the official code: every
             convolution kernel, the stem's and the binary ones, and the classifier's kernel
             and bias uniform in +-1/sqrt(fan_in)). See `adambnn_tf.initializers`.
+        binary: `True` (default) for the BNN; `False` for its float twin, the same
+            architecture with each binarizer replaced by its real-valued identity: no sign
+            on the convolutions' inputs (RSign's threshold stays, as a real shift) and real
+            kernels (no kernel quantizer, no `kernel_constraint`), so `stage` makes no
+            difference. The twin has the same layers and variables as the BNN.
 
     # Returns
         A Keras model named `"reactnet_a"`.
@@ -252,4 +262,5 @@ def ReActNetA(
         classifier_activation=classifier_activation,
         kernel_constraint=kernel_constraint,
         initializer=initializer,
+        binary=binary,
     ).build()

@@ -57,6 +57,7 @@ def ReActNetACompact(
     classifier_activation: str | None = "softmax",
     kernel_constraint: Any = None,
     initializer: str = "keras",
+    binary: bool = True,
 ) -> tf.keras.Model:
     """Instantiates ReActNet-A Compact, a small-image BNN made of ReActNet-A's blocks.
 
@@ -82,6 +83,8 @@ def ReActNetACompact(
         stage1 = ReActNetACompact(input_shape=(28, 28, 1), num_classes=10, stage=1)
         stage2 = ReActNetACompact(input_shape=(28, 28, 1), num_classes=10, stage=2)
         stage2.set_weights(stage1.get_weights())  # the two-stage recipe's hand-off
+        twin = ReActNetACompact(input_shape=(28, 28, 1), num_classes=10, binary=False)
+        twin.set_weights(stage2.get_weights())  # the float twin at the BNN's latent weights
         ```
 
     # Arguments
@@ -102,6 +105,9 @@ def ReActNetACompact(
             bias) or `"pytorch"` (PyTorch's defaults, as the official code: every
             convolution kernel, the stem's and the binary ones, and the classifier's kernel
             and bias uniform in +-1/sqrt(fan_in)). See `adambnn_tf.initializers`.
+        binary: `True` (default) for the BNN; `False` for its float twin (the same layers
+            and variables, no sign on the convolutions' inputs but RSign's threshold as a
+            real shift, real kernels without constraint; `stage` makes no difference).
 
     # Returns
         A Keras model named `"reactnet_a_compact"`.
@@ -125,4 +131,5 @@ def ReActNetACompact(
         classifier_activation=classifier_activation,
         kernel_constraint=kernel_constraint,
         initializer=initializer,
+        binary=binary,
     ).build()
