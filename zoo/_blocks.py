@@ -18,7 +18,8 @@ code disagree on what the border of a binary convolution is:
   followed by a `"valid"` convolution, and ReActNet-18's max pool pads with -inf. These
   reproduce the PyTorch logits exactly, but zero padding and the explicit `Pad` of the
   stride-2 convolutions are not LCE's fused same-one pattern, so LCE may leave some of these
-  convolutions less optimised (measured in the LCE export benchmark, not here).
+  convolutions less optimised (measured in `bench/RESULTS.md`, section "LCE export of
+  ReActNet-A", not here).
 
 Both conventions create exactly the same layers, layer names and variables, so a weights
 file written in one mode loads into the other (the outputs then differ at the borders).

@@ -67,9 +67,10 @@ def ReActNetACompact(
     RSign, binary 1x1 conv, BatchNorm, residual, RPReLU) and the real 3x3 stem, in a plan of
     six blocks: the stem keeps the input resolution, and blocks 1, 3 and 5 halve it while
     doubling the channels (32 -> 64, 128, 256), blocks 2, 4 and 6 refine it. On 28x28 images
-    that is 3.4e7 multiply-adds, and it trains about 4x faster than the small
-    ReActNet-A on a CPU. Every convolution but the stem is binary in stage 2, and Larq
-    Compute Engine runs all of them with its binary kernels.
+    that is 3.4e7 multiply-adds, and it trains several times faster than the small
+    ReActNet-A on a CPU (`bench/RESULTS.md`, section "Fashion-MNIST: the 93% target"). Every
+    convolution but the stem is binary in stage 2, and Larq Compute Engine runs all of them
+    with its binary kernels.
 
     | Input | Trainable parameters | Binary parameters | Feature maps |
     | ----- | ---------- | ----------------- | ------------ |
