@@ -153,6 +153,7 @@ def test_full_run_directory(full_run):
 
 
 def test_empty_run_directory_degrades_gracefully(tmp_path):
+    (tmp_path / "stage1").mkdir()  # a run that has not finished an epoch yet
     text = pathlib.Path(write_report(tmp_path)).read_text()
     assert _images(text) == []
     for what in (
@@ -221,7 +222,7 @@ def test_report_command(full_run, tmp_path, capsys):
     assert main(["report", str(full_run), "--output-dir", str(tmp_path / "out")]) == 0
     assert f"Report written to {tmp_path / 'out' / 'report.md'}" in capsys.readouterr().out
     assert (tmp_path / "out" / "loss.png").read_bytes().startswith(PNG_SIGNATURE)
-    assert main(["report", str(tmp_path / "absent")]) == 1
+    assert main(["report", str(tmp_path / "absent")]) == 2
     assert "not a run directory" in capsys.readouterr().err
 
 

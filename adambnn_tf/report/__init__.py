@@ -10,11 +10,12 @@ The run-directory layout is documented in `adambnn_tf.report.layout`.
     ```
 """
 
-from adambnn_tf.report.layout import RunData, StageData, read_run
+from adambnn_tf.report.layout import NotARunDirectoryError, RunData, StageData, read_run
 from adambnn_tf.report.recording import StepMetricCSV, save_latent_weights
 from adambnn_tf.report.writer import write_report
 
 __all__ = [
+    "NotARunDirectoryError",
     "RunData",
     "StageData",
     "StepMetricCSV",

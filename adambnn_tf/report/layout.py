@@ -9,6 +9,8 @@ RUN_DIR/
                                  (accuracy, loss, val_accuracy, val_loss, ff_ratio, c2i_ratio,
                                  saturated_share, ...)
         history.json             or Keras History.history: {"loss": [...], ...}
+        state.json               else the committed epochs of an unfinished stage: its
+                                 "history" (`adambnn_tf.training.stage_store.StageState`)
         ff_ratio_per_step.csv    `step,ff_ratio`: the FF-ratio of every iteration
     teacher/history.csv          optional: the distillation teacher's history, when the run
                                  trained it (`adambnn train --teacher-epochs`)
@@ -18,6 +20,9 @@ RUN_DIR/
                                  (default: the last epoch's saturation/<layer> columns)
     export/report.json           the LCE export summary (`ExportReport.to_dict()`)
 ```
+
+A folder holding none of `run.json`, a `stage*` folder or a history file is not a run:
+`read_run` refuses it.
 
 Writers: Keras's `CSVLogger` for `history.csv`, `adambnn_tf.report.StepMetricCSV` with
 `FFRatio(log_step_value=True)` for `ff_ratio_per_step.csv`, `save_latent_weights` for the
@@ -44,6 +49,7 @@ import numpy as np
 
 __all__ = [
     "EXPORT_REPORT",
+    "STAGE_STATE",
     "FF_PER_STEP",
     "HISTORY_CSV",
     "HISTORY_JSON",
@@ -51,6 +57,7 @@ __all__ = [
     "RUN_CONFIG",
     "SATURATED_ACTIVATIONS",
     "TEACHER_FOLDER",
+    "NotARunDirectoryError",
     "RunData",
     "StageData",
     "find_metric",
@@ -65,6 +72,13 @@ LATENT_WEIGHTS = "latent_weights_final.npz"
 SATURATED_ACTIVATIONS = "saturated_activations.json"
 EXPORT_REPORT = os.path.join("export", "report.json")
 TEACHER_FOLDER = "teacher"
+# `adambnn_tf.training.stage_store.STATE_FILE`, named here so that reading a report does not
+# import TensorFlow.
+STAGE_STATE = "state.json"
+
+
+class NotARunDirectoryError(ValueError):
+    """The folder exists but holds no training run (no `run.json`, stage folder or history)."""
 
 
 @dataclasses.dataclass
@@ -159,8 +173,29 @@ def _read_history(folder: str, missing: list[str]) -> dict[str, list[float]]:
     except (OSError, ValueError, TypeError, AttributeError) as error:
         missing.append(f"{csv_path} or {json_path}: unreadable ({error})")
         return {}
+    committed = _read_committed_history(os.path.join(folder, STAGE_STATE), missing)
+    if committed:
+        epochs = max(len(values) for values in committed.values())
+        missing.append(
+            f"{csv_path} (or {HISTORY_JSON}): not written yet (the stage is unfinished); "
+            f"the {epochs} committed epoch(s) of {STAGE_STATE} are shown"
+        )
+        return committed
     missing.append(f"{csv_path} (or {HISTORY_JSON}): no training history")
     return {}
+
+
+def _read_committed_history(path: str, missing: list[str]) -> dict[str, list[float]]:
+    """The `history` of a stage's `state.json`: its committed epochs, while it is unfinished."""
+    if not os.path.isfile(path):
+        return {}
+    try:
+        with open(path) as stream:
+            history = json.load(stream).get("history") or {}
+        return {str(key): [float(v) for v in values] for key, values in history.items()}
+    except (OSError, ValueError, TypeError, AttributeError) as error:
+        missing.append(f"{path}: unreadable ({error})")
+        return {}
 
 
 def _read_ff_per_step(
@@ -222,6 +257,8 @@ def read_run(run_dir: str | os.PathLike) -> RunData:
 
     # Raises
         NotADirectoryError: when `run_dir` is not a directory.
+        NotARunDirectoryError: when it holds no run: no `run.json`, no `stage*` folder and no
+            history file.
     """
     run_dir = os.fspath(run_dir)
     if not os.path.isdir(run_dir):
@@ -232,6 +269,14 @@ def read_run(run_dir: str | os.PathLike) -> RunData:
         for name in os.listdir(run_dir)
         if name.startswith("stage") and os.path.isdir(os.path.join(run_dir, name))
     )
+    run_files = (RUN_CONFIG, HISTORY_CSV, HISTORY_JSON, STAGE_STATE)
+    if not stage_folders and not any(
+        os.path.isfile(os.path.join(run_dir, name)) for name in run_files
+    ):
+        raise NotARunDirectoryError(
+            f"{run_dir} holds no training run: no {RUN_CONFIG}, no stage*/ folder and no "
+            f"{HISTORY_CSV}; give the --output-dir of an `adambnn train` run."
+        )
     named = [(name, os.path.join(run_dir, name)) for name in stage_folders] or [
         ("training", run_dir)
     ]

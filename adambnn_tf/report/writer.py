@@ -345,7 +345,9 @@ def write_report(run_dir: str | os.PathLike, output_dir: str | os.PathLike | Non
         The path of `report.md`.
 
     # Raises
-        NotADirectoryError: when `run_dir` is not a directory.
+        NotADirectoryError: when `run_dir` is not a directory, or `output_dir` is a file.
+        NotARunDirectoryError: when `run_dir` holds no run (see `read_run`); nothing is
+            written then.
 
     !!! example
         ```python
@@ -356,6 +358,8 @@ def write_report(run_dir: str | os.PathLike, output_dir: str | os.PathLike | Non
     """
     run = read_run(run_dir)
     output_dir = os.fspath(output_dir or os.path.join(run.run_dir, REPORT_FOLDER))
+    if os.path.exists(output_dir) and not os.path.isdir(output_dir):
+        raise NotADirectoryError(f"The report folder {output_dir} is a file, not a folder.")
     os.makedirs(output_dir, exist_ok=True)
     lines = ["# AdamBNN run report", "", f"Run directory: `{os.path.abspath(run.run_dir)}`", ""]
     if run.config:
