@@ -193,7 +193,7 @@ def test_convert_checkpoint_infers_widths_and_rejects_the_wrong_model(tmp_path, 
     status = adambnn_main(
         ["convert-checkpoint", str(checkpoint), str(tmp_path / "x.h5"), "--model", "reactnet_a"]
     )
-    assert status == 1
+    assert status == 2  # input the user can correct
     assert "is a reactnet18 checkpoint, not reactnet_a" in capsys.readouterr().err
     assert not (tmp_path / "x.h5").exists()
 
@@ -206,5 +206,5 @@ def test_load_pytorch_state_dict_reads_files(tmp_path):
     assert "conv1.weight" in state and not any(k.endswith("num_batches_tracked") for k in state)
     np.testing.assert_array_equal(state["fc.bias"], reference.fc.bias.detach().numpy())
     (tmp_path / "broken.pth").write_bytes(b"not a checkpoint")
-    with pytest.raises(ValueError, match="Cannot read"):
+    with pytest.raises(ValueError, match="is not a readable PyTorch checkpoint"):
         load_pytorch_state_dict(tmp_path / "broken.pth")

@@ -10,11 +10,13 @@
 from __future__ import annotations
 
 import argparse
-import sys
+import os
+
+from adambnn_tf.cli._paths import check_output_file
+from adambnn_tf.cli.errors import EXIT_FAILURE, CommandError
 
 __all__ = ["add_parser", "run"]
 
-EXIT_FAILED = 1
 # adambnn_tf.pytorch_conversion.MODEL_NAMES, written out so that `--help` imports no TensorFlow.
 ARCHITECTURES = ("reactnet_a", "reactnet18", "resnet34")
 
@@ -33,6 +35,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "Widths, input channels and classes are read from the checkpoint. Load ReActNet "
         "weights with padding='pytorch' for outputs equal to PyTorch's. Nothing is written "
         "when the checkpoint does not fit. Needs torch (pip install adambnn-tf[torch]).",
+        allow_abbrev=False,
     )
     parser.add_argument("checkpoint", help="the PyTorch checkpoint (.pth.tar, .pth)")
     parser.add_argument("output", help="the Keras weights file to write (.h5)")
@@ -64,17 +67,29 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     """Runs `adambnn convert-checkpoint`.
 
+    Failures raise (`adambnn_tf.cli.main` prints them as one line): exit status 2 for a
+    missing or unreadable checkpoint, one that needs `--unsafe-pickle`, one of another model,
+    or a bad output path (checked before the checkpoint is read); 1 when torch is missing.
+    Nothing is written then.
+
     # Arguments
         args: the parsed arguments.
 
     # Returns
-        0 on success, 1 with a message on stderr otherwise.
+        0.
     """
-    from adambnn_tf.pytorch_conversion import convert_checkpoint
-
     if not str(args.output).endswith((".h5", ".hdf5")):
-        print(f"error: the output must be an .h5 file, got {args.output!r}", file=sys.stderr)
-        return EXIT_FAILED
+        raise CommandError(f"the output must be an .h5 file, got {args.output}", "give OUT.h5")
+    check_output_file(args.output, "OUT")
+    if not os.path.isfile(args.checkpoint):
+        raise CommandError(
+            f"{args.checkpoint} "
+            + ("is a folder" if os.path.isdir(args.checkpoint) else "does not exist"),
+            "give the .pth.tar or .pth file",
+        )
+    from adambnn_tf.pytorch_conversion import convert_checkpoint
+    from adambnn_tf.pytorch_conversion.pytorch import UnsafeCheckpointError
+
     try:
         model = convert_checkpoint(
             args.checkpoint,
@@ -83,9 +98,14 @@ def run(args: argparse.Namespace) -> int:
             stage=args.stage,
             weights_only=not args.unsafe_pickle,
         )
-    except (ValueError, ImportError, FileNotFoundError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return EXIT_FAILED
+    except UnsafeCheckpointError as error:
+        raise CommandError(
+            f"{args.checkpoint} stores Python objects besides tensors ({error.global_name}), "
+            "which are loaded only with --unsafe-pickle",
+            "add --unsafe-pickle if you trust the file: it runs code stored in it",
+        ) from error
+    except ImportError as error:
+        raise CommandError(str(error), None, EXIT_FAILURE) from error
     how = (
         "load with adambnn_tf.zoo.ResNet34(weights=...)"
         if model.name == "resnet34"

@@ -3,14 +3,37 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
-__all__ = ["load_pytorch_state_dict", "normalize_state_dict"]
+__all__ = ["UnsafeCheckpointError", "load_pytorch_state_dict", "normalize_state_dict"]
 
 _DATA_PARALLEL_PREFIX = "module."
+# torch.load(weights_only=True) names a class it refuses as "Unsupported global: GLOBAL a.B".
+_REFUSED_GLOBAL = re.compile(r"Unsupported global: GLOBAL (\S+)")
+
+
+class UnsafeCheckpointError(ValueError):
+    """A checkpoint that pickles Python objects besides tensors, which `weights_only=True`
+    refuses to load: it loads with `weights_only=False`, which runs code from the file.
+
+    # Attributes
+        path: the checkpoint.
+        global_name: the first class or function refused, e.g. `"argparse.Namespace"`.
+    """
+
+    def __init__(self, path: str, global_name: str):
+        super().__init__(
+            f"{path} stores Python objects besides tensors ({global_name}), which "
+            "torch.load(weights_only=True) does not unpickle. If you trust the file, load it "
+            "with weights_only=False (`adambnn convert-checkpoint --unsafe-pickle`); that runs "
+            "code stored in the file."
+        )
+        self.path = path
+        self.global_name = global_name
 
 
 def _import_torch():
@@ -87,18 +110,46 @@ def load_pytorch_state_dict(
 
     # Raises
         ImportError: if a file is given and torch is not installed.
-        ValueError: if the file cannot be read as a PyTorch checkpoint.
+        FileNotFoundError: if the file does not exist.
+        UnsafeCheckpointError: if `weights_only` refuses a Python object the file pickles.
+        ValueError: if the file is not a readable PyTorch checkpoint (truncated, damaged or
+            another kind of file).
     """
     if isinstance(path_or_state_dict, Mapping):
         return normalize_state_dict(path_or_state_dict)
-    torch = _import_torch()
     path = os.fspath(path_or_state_dict)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(
+            f"{path} is a folder, not a checkpoint file."
+            if os.path.isdir(path)
+            else f"{path} does not exist."
+        )
+    torch = _import_torch()
     try:
         loaded = torch.load(path, map_location="cpu", weights_only=weights_only)
     except Exception as error:  # torch raises pickle, zip and runtime errors alike
+        text = str(error)
+        refused = _REFUSED_GLOBAL.search(text)
+        if weights_only and refused:
+            raise UnsafeCheckpointError(path, refused.group(1).rstrip(".")) from error
         raise ValueError(
-            f"Cannot read {path!r} as a PyTorch checkpoint ({type(error).__name__}: {error}). "
-            "If you trust the file and it holds more than tensors, retry with "
-            "weights_only=False."
+            f"{path} is not a readable PyTorch checkpoint: it is truncated, damaged or another "
+            f"kind of file ({_torch_reason(error)})."
         ) from error
     return normalize_state_dict(loaded)
+
+
+def _torch_reason(error: Exception) -> str:
+    """The specific part of a torch.load error, without its advice about weights_only.
+
+    For any pickle it cannot read, torch's weights-only unpickler suggests retrying with
+    `weights_only=False`; for a damaged file that advice is wrong, so only its own reason
+    ("Unsupported operand 123") is kept.
+    """
+    text = str(error)
+    marker = "WeightsUnpickler error:"
+    if marker in text:
+        reason = text.split(marker, 1)[1].strip().split("\n\n", 1)[0]
+    else:
+        reason = text.strip().splitlines()[0] if text.strip() else ""
+    return f"{type(error).__name__}: {' '.join(reason.split())}" if reason else type(error).__name__
