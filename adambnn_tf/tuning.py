@@ -55,12 +55,17 @@ def recipe_search_space(
         pass them as `make_oracle(..., hyperparameters=...)`.
 
     # Raises
-        ValueError: for an empty choice or a range that is not `0 < low < high`.
+        ValueError: for an empty choice, a weight decay that is not finite, or a range that
+            is not `0 < low < high < inf`.
     """
     low, high = learning_rate_range
     if not stage1_weight_decays:
         raise ValueError("stage1_weight_decays must name at least one weight decay.")
-    if not 0 < low < high:
+    if not all(math.isfinite(decay) for decay in stage1_weight_decays):
+        raise ValueError(
+            f"stage1_weight_decays must be finite numbers, got {list(stage1_weight_decays)}."
+        )
+    if not (0 < low < high and math.isfinite(high)):
         raise ValueError(f"learning_rate_range must satisfy 0 < low < high, got {low}, {high}.")
     hp = kt.HyperParameters()
     hp.Choice("stage1_weight_decay", [float(decay) for decay in stage1_weight_decays])
@@ -92,8 +97,13 @@ def make_oracle(
         The oracle.
 
     # Raises
-        ValueError: for an unknown kind.
+        ValueError: for an unknown kind, or `max_trials` or `max_epochs` below 1 (keras-tuner
+            reads `max_trials=0` as "no limit" and searches forever).
     """
+    if max_trials < 1:
+        raise ValueError(f"max_trials must be at least 1, got {max_trials}.")
+    if max_epochs < 1:
+        raise ValueError(f"max_epochs must be at least 1, got {max_epochs}.")
     hyperparameters = hyperparameters or recipe_search_space()
     common = {"objective": objective, "hyperparameters": hyperparameters, "seed": seed}
     if kind == "random":
@@ -141,11 +151,17 @@ def trial_metrics(
             {key: values[epoch] for key, values in history.items() if epoch < len(values)}
             for epoch in range(epochs)
         ]
-        scored = [
+        measured = [
             (epoch, objective.get_value(logs))
             for epoch, logs in enumerate(per_epoch)
-            if objective.has_value(logs) and not math.isnan(objective.get_value(logs))
+            if objective.has_value(logs)
         ]
+        scored = [(epoch, value) for epoch, value in measured if not math.isnan(value)]
+        if measured and not scored:
+            raise ValueError(
+                f"every value of the objective {objective.name!r} is NaN ({len(measured)} "
+                "epochs): the training diverged; lower the learning rate."
+            )
         if not scored:
             raise ValueError(
                 f"The training history has no value of the objective {objective.name!r}; it "
@@ -280,18 +296,47 @@ class RecipeTuner(base_tuner.BaseTuner):
             )
         return rows
 
+    def _completed(self) -> list[kt.engine.trial.Trial]:
+        return [
+            trial
+            for trial in self.oracle.trials.values()
+            if trial.status == kt.engine.trial.TrialStatus.COMPLETED
+        ]
+
+    def failure_reason(self, trial: kt.engine.trial.Trial) -> str:
+        """Why a trial failed, in one line: the last line of its traceback, or a NaN score.
+
+        # Arguments
+            trial: a trial that did not complete.
+
+        # Returns
+            E.g. `"RuntimeError: out of memory"` or `"val_accuracy was NaN"`.
+        """
+        lines = [line.strip() for line in (trial.message or "").splitlines() if line.strip()]
+        if lines:
+            return lines[-1]
+        if trial.score is not None and math.isnan(trial.score):
+            return f"{self.oracle.objective.name} was NaN (the training diverged)"
+        return f"it ended as {trial.status}"
+
     def best_configuration(self) -> dict[str, Any]:
-        """The best trial by the oracle's objective.
+        """The best completed trial by the oracle's objective.
 
         # Returns
             `{"trial_id", "score", "hyperparameters", "metrics"}` of the best trial.
 
         # Raises
-            RuntimeError: when no trial has completed.
+            RuntimeError: when no trial has completed (none ran, or every trial raised or
+                returned NaN); the message says how many failed and why the first did.
         """
-        best = self.oracle.get_best_trials(1)
-        if not best:
-            raise RuntimeError("No trial has completed yet; run search() first.")
+        if not self._completed():
+            trials = sorted(self.oracle.trials.values(), key=lambda trial: trial.trial_id)
+            if not trials:
+                raise RuntimeError("No trial has run yet; run search() first.")
+            raise RuntimeError(
+                f"all {len(trials)} trials failed; the first: {self.failure_reason(trials[0])}"
+            )
+        best = self.oracle.get_best_trials(1)  # completed trials come first
         row = next(row for row in self.results() if row["trial_id"] == best[0].trial_id)
         return {key: row[key] for key in ("trial_id", "score", "hyperparameters", "metrics")}
 
@@ -302,11 +347,9 @@ class RecipeTuner(base_tuner.BaseTuner):
             path: the file (default: `<directory>/<project_name>/results.json`).
 
         # Returns
-            The path written.
+            The path written; `"best"` is `null` when no trial completed.
         """
         path = os.fspath(path or os.path.join(self.project_dir, "results.json"))
-        write_atomically(
-            path,
-            json.dumps({"best": self.best_configuration(), "trials": self.results()}, indent=2),
-        )
+        best = self.best_configuration() if self._completed() else None
+        write_atomically(path, json.dumps({"best": best, "trials": self.results()}, indent=2))
         return path

@@ -158,5 +158,5 @@ def test_tune_command(tmp_path, capsys):
 
     with pytest.raises(ValueError, match="has no function 'nope'"):
         load_function(f"{script}:nope")
-    assert main(["tune", "no_such_module_xyz:fn", "--directory", str(tmp_path)]) == 1
+    assert main(["tune", "no_such_module_xyz:fn", "--directory", str(tmp_path)]) == 2
     assert "Cannot import no_such_module_xyz" in capsys.readouterr().err

@@ -15,12 +15,15 @@ the history (FF/C2I included when it uses `adambnn_tf.callbacks.FFRatio`/`C2IRat
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import importlib.util
 import json
 import os
-import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+
+from adambnn_tf.cli._paths import check_output_folder
+from adambnn_tf.cli.errors import EXIT_FAILURE, CommandError
 
 __all__ = ["add_parser", "load_function", "run"]
 
@@ -37,7 +40,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         description="Run a keras-tuner search over the recipe's hyperparameters. Each trial "
         "calls TRAIN_FN(hp); every metric of its history (FF-ratio and C2I-ratio included) is "
         "recorded per trial. Prints the trials and the best configuration, and writes them to "
-        "DIRECTORY/PROJECT_NAME/results.json. An interrupted search resumes.",
+        "DIRECTORY/PROJECT_NAME/results.json. An interrupted search resumes. Exit status 1 when "
+        "no trial completed (each raised or returned NaN).",
+        allow_abbrev=False,
     )
     parser.add_argument(
         "train_fn",
@@ -47,9 +52,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "adambnn_tf.main_job:tuning_trial, a quick two-stage run on offline Fashion-MNIST)",
     )
     parser.add_argument("--oracle", choices=_ORACLES, default="random", help="default: random")
-    parser.add_argument("--max-trials", type=int, default=10, help="default: 10")
+    parser.add_argument("--max-trials", type=int, default=10, help="at least 1 (default: 10)")
     parser.add_argument(
-        "--max-epochs", type=int, default=10, help="Hyperband's largest budget (default: 10)"
+        "--max-epochs",
+        type=int,
+        default=10,
+        help="Hyperband's largest budget, at least 1 (default: 10)",
     )
     parser.add_argument(
         "--objective", default="val_accuracy", help="metric to optimize (default: val_accuracy)"
@@ -112,24 +120,61 @@ def load_function(spec: str) -> Callable:
     return function
 
 
+def _check_arguments(args: argparse.Namespace) -> None:
+    """Refuses bad counts and output folders before the search creates anything."""
+    # keras-tuner reads max_trials=0 as "no limit" (a search that never ends) and fails
+    # obscurely on negative counts.
+    for option, value in (("--max-trials", args.max_trials), ("--max-epochs", args.max_epochs)):
+        if value < 1:
+            raise CommandError(f"{option} must be at least 1, got {value}")
+    check_output_folder(args.directory, "--directory")
+    check_output_folder(os.path.join(args.directory, args.project_name), "the project folder")
+
+
+@contextlib.contextmanager
+def _trial_tracebacks_shown(shown: bool) -> Iterator[None]:
+    """keras-tuner prints the traceback of every failed trial unless its DEBUG flag is off;
+    the command shows tracebacks only with `adambnn --debug` (each is kept in trial.json)."""
+    try:
+        from keras_tuner.src import config
+    except ImportError:  # another keras-tuner layout: its default stays
+        yield
+        return
+    before = config.DEBUG
+    config.DEBUG = shown
+    try:
+        yield
+    finally:
+        config.DEBUG = before
+
+
+def _print_trials(tuner) -> None:
+    for row in tuner.results():
+        print(
+            f"trial {row['trial_id']} [{row['status']}] score={row['score']} "
+            f"hyperparameters={json.dumps(row['hyperparameters'])} "
+            f"metrics={json.dumps(row['metrics'])}"
+        )
+
+
 def run(args: argparse.Namespace) -> int:
     """Runs the search, prints the trials and the best configuration.
 
+    Failures raise (`adambnn_tf.cli.main` prints them as one line): exit status 2 for a bad
+    TRAIN_FN, search space, trial count or folder (checked before the search creates
+    anything), 1 when no trial completed (each raised or returned NaN; the message gives
+    the first one's error) or keras-tuner stopped the search after failures in a row.
+
     # Returns
-        0, or 1 for a bad TRAIN_FN or search space.
+        0 when at least one trial completed.
     """
+    _check_arguments(args)
     import keras_tuner as kt
 
     from adambnn_tf import tuning
 
-    try:
-        build_and_fit = load_function(args.train_fn)
-        space = tuning.recipe_search_space(
-            args.stage1_weight_decays, tuple(args.learning_rate_range)
-        )
-    except ValueError as error:
-        print(f"adambnn tune: {error}", file=sys.stderr)
-        return 1
+    build_and_fit = load_function(args.train_fn)
+    space = tuning.recipe_search_space(args.stage1_weight_decays, tuple(args.learning_rate_range))
     oracle = tuning.make_oracle(
         args.oracle,
         objective=kt.Objective(args.objective, direction=args.direction),
@@ -145,19 +190,33 @@ def run(args: argparse.Namespace) -> int:
         project_name=args.project_name,
         overwrite=args.overwrite,
     )
+    trials_folder = os.path.join(args.directory, args.project_name, "trial_*", "trial.json")
     try:
-        tuner.search()
-        best = tuner.best_configuration()
+        with _trial_tracebacks_shown(getattr(args, "debug", False)):
+            tuner.search()
     except RuntimeError as error:  # keras-tuner gives up after consecutive failed trials
-        print(f"adambnn tune: the search failed: {error}", file=sys.stderr)
-        return 1
-    for row in tuner.results():
-        print(
-            f"trial {row['trial_id']} [{row['status']}] score={row['score']} "
-            f"hyperparameters={json.dumps(row['hyperparameters'])} "
-            f"metrics={json.dumps(row['metrics'])}"
-        )
+        _print_trials(tuner)
+        trials = sorted(tuner.oracle.trials.values(), key=lambda trial: trial.trial_id)
+        failed = [trial for trial in trials if trial.status != "COMPLETED"]
+        some = f"{len(failed)} of {len(trials)}"
+        counted = f"all {len(failed)}" if len(failed) == len(trials) else some
+        reason = tuner.failure_reason(failed[0]) if failed else str(error).splitlines()[0]
+        raise CommandError(
+            f"{counted} trials failed and keras-tuner stopped the search "
+            f"({str(error).splitlines()[0]}); the first: {reason}",
+            f"the tracebacks are in {trials_folder}",
+            EXIT_FAILURE,
+        ) from error
+    _print_trials(tuner)
+    results = tuner.write_results()  # with "best": null when no trial completed
+    try:
+        best = tuner.best_configuration()
+    except RuntimeError as error:  # no trial completed: no "best" to name
+        print(f"Results written to {results}")
+        raise CommandError(
+            str(error), f"the tracebacks are in {trials_folder}", EXIT_FAILURE
+        ) from error
     print(f"Best configuration (trial {best['trial_id']}, {args.objective}={best['score']}):")
     print(json.dumps(best["hyperparameters"], indent=2))
-    print(f"Results written to {tuner.write_results()}")
+    print(f"Results written to {results}")
     return 0
