@@ -320,7 +320,7 @@ def test_cli_exports_a_saved_model_and_writes_a_json_report(tmp_path, capsys):
     assert written["parity"]["verdict"] == EXACT
     assert [c["inputs"] for c in written["parity"]["comparisons"]] == ["random"]
     assert "1 in Keras, 1 accelerated" in capsys.readouterr().out
-    assert main(["export", str(tmp_path / "nothing.h5"), str(output)]) == 1
+    assert main(["export", str(tmp_path / "nothing.h5"), str(output)]) == 2
     assert "No saved model" in capsys.readouterr().err
 
 

@@ -10,7 +10,8 @@
 from __future__ import annotations
 
 import argparse
-import sys
+
+from adambnn_tf.cli.errors import CommandError
 
 __all__ = ["add_parser", "run"]
 
@@ -23,15 +24,18 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help="test accuracy of a saved Keras model or an LCE .tflite",
         description="Evaluate a model on a dataset split: a saved Keras model (.h5 or "
         "SavedModel folder, logits or probabilities out) with Keras, or a .tflite with Larq "
-        "Compute Engine's interpreter.",
+        "Compute Engine's interpreter. The model file is checked before any data is read.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        allow_abbrev=False,
     )
     parser.add_argument("model", help="a .tflite file, an .h5 file or a SavedModel folder")
     parser.add_argument("--dataset", default="fashion_mnist")
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--split", default="test")
     parser.add_argument("--batch-size", type=int, default=256)
-    parser.add_argument("--limit", type=int, default=None, help="evaluate the first N examples")
+    parser.add_argument(
+        "--limit", type=int, default=None, help="evaluate the first N examples (N >= 1)"
+    )
     parser.set_defaults(run=run)
     return parser
 
@@ -39,20 +43,27 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     """Prints the top-1 accuracy.
 
-    # Returns
-        0, or 2 for bad input.
-    """
-    from adambnn_tf.data import load_dataset
-    from adambnn_tf.evaluation import dataset_arrays, predict, top1
+    Failures raise (`adambnn_tf.cli.main` prints them as one line): exit status 2 for a bad
+    option, a missing or invalid model file (a truncated `.tflite` included) or dataset,
+    1 for a failure at run time.
 
-    try:
-        data = load_dataset(
-            args.dataset, args.split, batch_size=args.batch_size, data_dir=args.data_dir
+    # Returns
+        0.
+    """
+    if args.limit is not None and args.limit < 1:
+        raise CommandError(
+            f"--limit must be at least 1, got {args.limit}", "omit it to evaluate the whole split"
         )
-        images, labels = dataset_arrays(data.dataset, limit=args.limit or 0)
-        accuracy = top1(predict(args.model, images, batch_size=args.batch_size), labels)
-    except (ValueError, FileNotFoundError, OSError) as error:
-        print(f"adambnn evaluate: {error}", file=sys.stderr)
-        return 2
+    if args.batch_size < 1:
+        raise CommandError(f"--batch-size must be at least 1, got {args.batch_size}")
+    from adambnn_tf.data import load_dataset
+    from adambnn_tf.evaluation import check_model_file, dataset_arrays, predict, top1
+
+    check_model_file(args.model)  # before the dataset is read
+    data = load_dataset(
+        args.dataset, args.split, batch_size=args.batch_size, data_dir=args.data_dir
+    )
+    images, labels = dataset_arrays(data.dataset, limit=args.limit or 0)
+    accuracy = top1(predict(args.model, images, batch_size=args.batch_size), labels)
     print(f"{args.model}: top-1 accuracy {accuracy:.4f} on {len(labels)} {args.split} images")
     return 0

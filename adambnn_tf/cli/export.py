@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
+import math
+
+from adambnn_tf.cli._paths import check_output_file
+from adambnn_tf.cli.errors import EXIT_FAILURE, CommandError
 
 __all__ = ["add_parser", "run"]
 
-# Exit statuses besides 0 (success) and 2 (argparse usage errors).
-EXIT_REFUSED = 1
+# Exit statuses besides 0 (success), 2 (bad input) and 1 (failures, strict refusals).
+EXIT_REFUSED = EXIT_FAILURE
 EXIT_PARITY_FAILED = 3
 
 
@@ -28,7 +31,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help="convert a saved BNN to a Larq Compute Engine .tflite and check it",
         description="Convert a saved Keras BNN (SavedModel folder or .h5) to a Larq Compute "
         "Engine flatbuffer, report which binary convolutions became LceBconv2d (and why the "
-        "others did not), and compare its outputs with Keras (LCE interpreter, rtol=atol=1e-3).",
+        "others did not), and compare its outputs with Keras (LCE interpreter, rtol=atol=1e-3). "
+        "Exit status: 0 written, 3 written but the parity check found a conversion error, "
+        "1 refused by --strict or failed, 2 bad input (nothing written).",
+        allow_abbrev=False,
     )
     parser.add_argument("model", help="saved Keras model: SavedModel folder or .h5 file")
     parser.add_argument("output", help="the .tflite file to write")
@@ -38,7 +44,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument(
         "--strict",
         action="store_true",
-        help="fail (write nothing, exit 1) if any binary layer is not accelerated or parity fails",
+        help="fail (write nothing, exit 1) if the model has no binary convolution, any binary "
+        "layer is not accelerated, or parity fails",
     )
     parser.add_argument(
         "--int8-io", action="store_true", help="int8 model input and output instead of float32"
@@ -89,16 +96,42 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     return parser
 
 
+def _check_arguments(args: argparse.Namespace) -> None:
+    """Refuses bad options and output paths before anything is loaded or written."""
+    if args.default_int8_range is not None:
+        low, high = args.default_int8_range
+        if not (math.isfinite(low) and math.isfinite(high) and low < high):
+            raise CommandError(
+                f"--default-int8-range MIN MAX must be finite with MIN < MAX, got {low:g} {high:g}",
+                "e.g. --default-int8-range -3 3",
+            )
+    for option, value in (
+        ("--parity-count", args.parity_count),
+        ("--parity-random", args.parity_random),
+    ):
+        if value < 0:
+            raise CommandError(f"{option} must be at least 0, got {value}")
+    check_output_file(args.output, "OUT")
+    if args.report_json:
+        check_output_file(args.report_json, "--report-json")
+
+
 def run(args: argparse.Namespace) -> int:
     """Runs `adambnn export`.
+
+    Failures raise (`adambnn_tf.cli.main` prints them as one line): exit status 2 for bad
+    input (options, output paths and the model file are checked before anything is
+    written), 1 when `--strict` refused the export (its report is printed first) or the
+    conversion failed.
 
     # Arguments
         args: the parsed arguments.
 
     # Returns
-        0 on success, 1 when strict mode refused the export or the input is bad, 3 when the
-        parity check found a conversion error.
+        0 on success, `EXIT_PARITY_FAILED` (3) when the parity check found a conversion error
+        (the file is written all the same without `--strict`).
     """
+    _check_arguments(args)
     from adambnn_tf.export import ExportError, export
     from adambnn_tf.export.lce import write_atomically
 
@@ -123,11 +156,10 @@ def run(args: argparse.Namespace) -> int:
             data_dir=args.data_dir,
         )
     except ExportError as error:
-        print(error, file=sys.stderr)
-        return EXIT_REFUSED
-    except (FileNotFoundError, ValueError) as error:
-        print(f"adambnn export: error: {error}", file=sys.stderr)
-        return EXIT_REFUSED
+        print(error.report.summary(verbose=args.verbose))  # what was found, on stdout
+        raise CommandError(
+            str(error).splitlines()[0], "see the report above; nothing was written", EXIT_REFUSED
+        ) from error
     print(report.summary(verbose=args.verbose))
     if args.report_json:
         write_atomically(args.report_json, json.dumps(report.to_dict(), indent=2).encode())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import time
 
@@ -10,6 +11,7 @@ import numpy as np
 import tensorflow as tf
 
 from adambnn_tf._files import write_atomically
+from adambnn_tf.evaluation import load_keras_model
 from adambnn_tf.export.binary_layers import larq_layers
 from adambnn_tf.export.conversion_report import ExportReport, build_report
 from adambnn_tf.export.float_reference import float_tflite
@@ -21,7 +23,13 @@ from adambnn_tf.export.symmetric_padding import (
 )
 from adambnn_tf.quantizers import RealLatentWeight
 
-__all__ = ["ExportError", "export", "load_model", "write_atomically"]
+__all__ = [
+    "ExportError",
+    "check_default_int8_range",
+    "export",
+    "load_model",
+    "write_atomically",
+]
 
 _IO_TYPES = {"float32": tf.float32, "int8": tf.int8}
 
@@ -39,7 +47,7 @@ class ExportError(RuntimeError):
 
 
 def load_model(path: str, custom_objects: dict | None = None) -> tf.keras.Model:
-    """Loads a Keras model (SavedModel folder, `.h5` or `.keras`) for export, uncompiled.
+    """Loads a Keras model (SavedModel folder, `.h5` or tf.keras `.keras`) for export, uncompiled.
 
     # Arguments
         path: the saved model.
@@ -50,10 +58,39 @@ def load_model(path: str, custom_objects: dict | None = None) -> tf.keras.Model:
 
     # Raises
         FileNotFoundError: if `path` does not exist.
+        ValueError: for a file that is no loadable Keras model: weights only, a Keras 3
+            archive, garbage (`adambnn_tf.evaluation.check_saved_model` says which).
     """
     if not os.path.exists(path):
         raise FileNotFoundError(f"No saved model at {path} (expected a SavedModel folder or .h5).")
-    return tf.keras.models.load_model(path, custom_objects=custom_objects, compile=False)
+    return load_keras_model(path, custom_objects)
+
+
+def check_default_int8_range(value_range: tuple[float, float] | None) -> None:
+    """Refuses an `experimental_default_int8_range` that is not two finite numbers, min < max.
+
+    LCE's converter does not check it: an inverted range gives a negative quantization scale
+    and kills the process (segmentation fault) instead of raising.
+
+    # Arguments
+        value_range: `(min, max)`, or `None` (no dummy quantization).
+
+    # Raises
+        ValueError: for a range that is not two finite numbers with min < max.
+    """
+    if value_range is None:
+        return
+    values = tuple(value_range)
+    if (
+        len(values) != 2
+        or not all(isinstance(v, (int, float, np.number)) for v in values)
+        or not all(math.isfinite(v) for v in values)
+        or not values[0] < values[1]
+    ):
+        raise ValueError(
+            f"experimental_default_int8_range must be two finite numbers (min, max) with "
+            f"min < max, got {value_range!r}."
+        )
 
 
 def _refuse_stage1(model: tf.keras.Model) -> None:
@@ -146,10 +183,12 @@ def export(
         target: `"arm"` (default) or `"xcore"`.
         inference_input_type: `tf.float32` or `tf.int8` (or `"float32"`/`"int8"`).
         inference_output_type: `tf.float32` or `tf.int8`.
-        experimental_default_int8_range: `(min, max)` for LCE's dummy int8 quantization of a
-            model without fake-quant ops; for latency tests only (the outputs are not exact).
-        strict: refuse (raise `ExportError`, write nothing) when any binary layer is not
-            accelerated or the parity check finds a conversion error.
+        experimental_default_int8_range: `(min, max)`, finite with min < max, for LCE's dummy
+            int8 quantization of a model without fake-quant ops; for latency tests only (the
+            outputs are not exact).
+        strict: refuse (raise `ExportError`, write nothing) when the model has no binary
+            convolution, any binary layer is not accelerated, or the parity check finds a
+            conversion error.
         rewrite_symmetric_padding: convert binary convolutions with PyTorch's symmetric zero
             padding at stride 2 (`padding="pytorch"` zoo models) through
             `accelerate_symmetric_padding`, an exact rewrite that LCE runs as `LceBconv2d`
@@ -172,9 +211,14 @@ def export(
 
     # Raises
         RuntimeError: in graph mode (the LCE converter needs eager execution).
-        ValueError: for a stage-1 model (real latent weights) or bad options.
-        ExportError: in strict mode, when a binary layer is not accelerated or parity fails.
+        FileNotFoundError: for a path that does not exist.
+        ValueError: for a file that is no loadable Keras model, a stage-1 model (real latent
+            weights) or bad options (e.g. an `experimental_default_int8_range` that is not
+            min < max, checked before LCE sees it).
+        ExportError: in strict mode, when the model has no binary convolution, a binary layer
+            is not accelerated, or parity fails.
     """
+    check_default_int8_range(experimental_default_int8_range)
     if not tf.executing_eagerly():
         raise RuntimeError(
             "adambnn_tf.export needs eager execution (the LCE converter does not support graph "
@@ -209,6 +253,12 @@ def export(
     )
     report.rewritten_layers = rewritten_layers
     _check_io_types(flatbuffer, inference_input_type, inference_output_type)
+    if strict and not report.binary_convs:
+        raise ExportError(
+            "Strict export refused: the model has no binary layer (no QuantConv2D with 1-bit "
+            f"inputs and weights), so LCE has nothing to accelerate.\n{report.summary()}",
+            report,
+        )
     if strict and not report.all_accelerated:
         raise ExportError(
             f"Strict export refused: {len(report.not_accelerated)} binary layer(s) are not "
