@@ -98,6 +98,7 @@ def build_zoo_model(model: ModelConfig, stage: int, input_shape, num_classes: in
         width_multiplier=model.width_multiplier,
         padding=model.padding,
         initializer=model.initializer,
+        binary=model.binary,
         classifier_activation=None,  # logits, for the from_logits loss and distillation
         weights=None,
         **options,

@@ -171,6 +171,12 @@ class ModelConfig(_Section):
     initializer: str = setting(
         "keras", "kernel initialisers: Keras' glorot-uniform or PyTorch's", choices=INITIALIZERS
     )
+    binary: bool = setting(
+        True,
+        "binary activations and weights; off trains the float twin (the same architecture with "
+        "the binarizers replaced by their real-valued identity)",
+        negative_flag="--float-twin",
+    )
 
 
 @dataclasses.dataclass(frozen=True)
