@@ -95,8 +95,8 @@ def _tflite_structure_problem(flatbuffer: bytes) -> str | None:
         return "it does not start like a TFLite flatbuffer (no TFL3 identifier)"
     try:
         model = schema.ModelT.InitFromPackedBuf(flatbuffer, 0)
-    except Exception as error:  # struct.error, IndexError, ValueError: an offset past the end
-        return f"it is truncated or corrupt ({type(error).__name__} while reading it)"
+    except Exception:  # struct.error, IndexError, ValueError: an offset past the end
+        return "it is truncated or corrupt: a part of it lies past its end or is unreadable"
     if model.version != _TFLITE_SCHEMA_VERSION:
         return f"its schema version is {model.version}, not {_TFLITE_SCHEMA_VERSION}"
     buffers, codes = model.buffers or [], model.operatorCodes or []
@@ -188,7 +188,7 @@ def check_tflite(flatbuffer: bytes, source: str = "the flatbuffer") -> None:
     if problem:
         raise ValueError(
             f"{source} is not a valid .tflite model: {problem} (export it again, e.g. with "
-            "`adambnn export MODEL OUT.tflite`)."
+            "`adambnn export MODEL OUT.tflite`)"
         )
 
 
@@ -199,13 +199,13 @@ def _keras_zip_problem(path: str) -> str | None:
             names = archive.namelist()
             metadata = json.loads(archive.read("metadata.json")) if "metadata.json" in names else {}
     except (zipfile.BadZipFile, OSError, ValueError, KeyError) as error:
-        return f"{path} is a damaged zip archive ({error}); save the model again"
+        return f"{path} is a damaged zip archive: {error} (save the model again)"
     version = str(metadata.get("keras_version", "")) if isinstance(metadata, dict) else ""
     if version.startswith("3"):
         return (
             f"{path} was saved by Keras {version} (a Keras 3 .keras archive), which tf.keras "
-            "(Keras 2, what Larq needs) cannot load; save the model with tf.keras as .h5 or a "
-            "SavedModel folder, or rebuild it with adambnn_tf.zoo and load its weights"
+            "(Keras 2, what Larq needs) cannot load (save the model with tf.keras as .h5 or a "
+            "SavedModel folder, or rebuild it with adambnn_tf.zoo and load its weights)"
         )
     return None
 
@@ -220,14 +220,15 @@ def _hdf5_problem(path: str) -> str | None:
                 return None
             weights_only = "layer_names" in file.attrs or "model_weights" in file
     except (OSError, ValueError) as error:
-        return f"{path} is a truncated or damaged HDF5 file ({' '.join(str(error).split())})"
+        reason = " ".join(str(error).split())
+        return f"{path} is a truncated or damaged HDF5 file: {reason} (save the model again)"
     if weights_only:
         return (
-            f"{path} holds weights only, no model (it was written by save_weights); build the "
-            "model and load them, e.g. adambnn_tf.zoo.ReActNetA(weights=PATH, ...), then "
-            "save the whole model with model.save('model.h5')"
+            f"{path} holds weights only, no model: it was written by save_weights (build the "
+            "model and load them with the zoo model's weights=, e.g. "
+            "adambnn_tf.zoo.ReActNetA(weights=PATH, ...), then save it whole with model.save)"
         )
-    return f"{path} is an HDF5 file without a Keras model in it; give {_KERAS_FORMATS}"
+    return f"{path} is an HDF5 file without a Keras model in it (give {_KERAS_FORMATS})"
 
 
 def check_saved_model(path: str | os.PathLike) -> None:
@@ -243,15 +244,15 @@ def check_saved_model(path: str | os.PathLike) -> None:
     """
     path = os.fspath(path)
     if not os.path.exists(path):
-        raise FileNotFoundError(f"{path!r} does not exist; give {_KERAS_FORMATS}.")
+        raise FileNotFoundError(f"{path} does not exist (give {_KERAS_FORMATS})")
     if os.path.isdir(path):
         if not any(
             os.path.isfile(os.path.join(path, name))
             for name in ("saved_model.pb", "saved_model.pbtxt")
         ):
             raise ValueError(
-                f"{path} is a folder but not a SavedModel (it has no saved_model.pb); give "
-                f"{_KERAS_FORMATS}."
+                f"{path} is a folder but not a SavedModel: it has no saved_model.pb (give "
+                f"{_KERAS_FORMATS})"
             )
         return
     with open(path, "rb") as stream:
@@ -263,11 +264,14 @@ def check_saved_model(path: str | os.PathLike) -> None:
     elif head.startswith(_ZIP_SIGNATURE):
         problem = _keras_zip_problem(path)
     elif head[4:8] == _TFLITE_IDENTIFIER:
-        problem = f"{path} is a TFLite flatbuffer, not a Keras model; give {_KERAS_FORMATS}"
+        problem = f"{path} is a TFLite flatbuffer, not a Keras model (give {_KERAS_FORMATS})"
     else:
-        problem = f"{path} is not a saved Keras model (neither HDF5 nor zip); give {_KERAS_FORMATS}"
+        problem = (
+            f"{path} is not a saved Keras model: it is neither HDF5 nor a zip archive (give "
+            f"{_KERAS_FORMATS})"
+        )
     if problem:
-        raise ValueError(problem + ".")
+        raise ValueError(problem)
 
 
 def load_keras_model(path: str | os.PathLike, custom_objects: dict | None = None) -> tf.keras.Model:
@@ -291,7 +295,8 @@ def load_keras_model(path: str | os.PathLike, custom_objects: dict | None = None
     except Exception as error:  # h5py, protobuf and Keras raise many kinds for a bad file
         raise ValueError(
             f"Cannot load {path} as a Keras model: {type(error).__name__}: "
-            f"{' '.join(str(error).split())}"
+            f"{' '.join(str(error).split())} (give {_KERAS_FORMATS}, with this plugin's and "
+            "Larq's layers or the custom objects it needs)"
         ) from error
 
 
@@ -310,12 +315,12 @@ def check_model_file(path: str | os.PathLike) -> None:
     """
     path = os.fspath(path)
     if not os.path.exists(path):
-        raise FileNotFoundError(f"{path!r} does not exist; give a .tflite, .h5 or SavedModel path.")
+        raise FileNotFoundError(f"{path} does not exist (give a .tflite, .h5 or SavedModel path)")
     if not is_tflite(path):
         check_saved_model(path)
         return
     if not os.path.isfile(path):
-        raise ValueError(f"{path} is a folder, not a .tflite file.")
+        raise ValueError(f"{path} is a folder, not a .tflite file (give the file)")
     with open(path, "rb") as stream:
         check_tflite(stream.read(), path)
 
@@ -341,10 +346,10 @@ def predict(model: tf.keras.Model | str, images: np.ndarray, batch_size: int = 2
         return model.predict(images, batch_size=batch_size, verbose=0)
     path = os.fspath(model)
     if not os.path.exists(path):
-        raise FileNotFoundError(f"{path!r} does not exist; give a .tflite, .h5 or SavedModel path.")
+        raise FileNotFoundError(f"{path} does not exist (give a .tflite, .h5 or SavedModel path)")
     if is_tflite(path):
         if not os.path.isfile(path):
-            raise ValueError(f"{path} is a folder, not a .tflite file.")
+            raise ValueError(f"{path} is a folder, not a .tflite file (give the file)")
         from larq_compute_engine.tflite.python.interpreter import Interpreter
 
         with open(path, "rb") as file:
