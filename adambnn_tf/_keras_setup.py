@@ -72,8 +72,8 @@ def ensure_legacy_keras() -> None:
     """
     if "tensorflow" not in sys.modules:
         os.environ["TF_USE_LEGACY_KERAS"] = "1"
-        # oneDNN made BNN training steps about 3x faster on AVX2 CPUs, where TensorFlow leaves
-        # it off by default. It can only be chosen before TensorFlow loads; users who set
+        # oneDNN speeds up BNN training steps on AVX2 CPUs, where TensorFlow leaves it off by
+        # default. It can only be chosen before TensorFlow loads; users who set
         # TF_ENABLE_ONEDNN_OPTS themselves keep their choice.
         os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
         return
