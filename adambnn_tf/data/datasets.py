@@ -131,15 +131,18 @@ def _tfds_source(
     builder = tfds.builder(spec.tfds_name, data_dir=data_dir)
     if not _tfds_is_prepared(builder):
         if not download:
+            # The command line cannot download: say how to prepare the dataset by hand.
             how = (
-                "download the ImageNet archives by hand into a folder and pass it as manual_dir "
-                "(tfds's manual directory), with download=True to let tfds prepare them"
+                "download the ImageNet archives by hand into a folder ARCHIVES, run "
+                f"`tfds build {spec.tfds_name} --manual_dir=ARCHIVES --data_dir=DIR`"
                 if spec.imagenet_style
-                else "pass download=True on a machine with internet access, or prepare it with "
-                f"`tfds build {spec.tfds_name} --data_dir=...`"
+                else f"on a machine with internet access run `tfds build {spec.tfds_name} "
+                "--data_dir=DIR` (copy DIR here if needed)"
             )
             raise DatasetNotPreparedError(
-                f"{spec.tfds_name} is not prepared in {builder.data_dir}: {how}."
+                f"{spec.tfds_name} is not prepared in {builder.data_dir} ({how}, then give DIR "
+                "as --data-dir, or data_dir from Python, where load_dataset(download=True) "
+                "also fetches it)"
             )
         builder.download_and_prepare(
             download_config=tfds.download.DownloadConfig(manual_dir=manual_dir)
@@ -192,20 +195,71 @@ def _carve_validation(
 
 
 def _image_folder_source(split: str, data_dir: str | None) -> tuple[tf.data.Dataset, int, int, str]:
+    layout = "data_dir/<split>/<class>/<image>, e.g. train/cat/1.jpg and test/cat/2.jpg"
     if data_dir is None or not os.path.isdir(data_dir):
         raise DatasetNotPreparedError(
-            f"image_folder needs data_dir to be a folder laid out as data_dir/<split>/<label>/"
-            f"<image>; got {data_dir!r}."
+            f"image_folder needs data_dir to be a folder laid out as {layout}; got {data_dir!r}."
         )
     builder = tfds.folder_dataset.ImageFolder(data_dir)
     if split not in builder.info.splits:
+        if not builder.info.splits:
+            found = sorted(
+                name for name in os.listdir(data_dir) if os.path.isdir(os.path.join(data_dir, name))
+            )
+            raise DatasetNotPreparedError(
+                f"{data_dir} holds no split folder: image_folder needs train/ and test/ split "
+                f"folders with one folder per class inside ({layout}); its sub-folders are: "
+                f"{', '.join(found) or 'none'}."
+            )
         raise DatasetNotPreparedError(
             f"Split {split!r} not found in {data_dir}; its sub-folders are: "
-            f"{', '.join(sorted(builder.info.splits)) or 'none'}."
+            f"{', '.join(sorted(builder.info.splits))}."
         )
-    dataset = builder.as_dataset(split=split, as_supervised=True, shuffle_files=False)
-    num_classes = builder.info.features["label"].num_classes
-    return dataset, _count(dataset, builder, split), num_classes, f"image folders in {data_dir}"
+    classes = builder.info.features["label"].names
+    if len(classes) < 2:
+        # One class trains to a meaningless 100% accuracy.
+        raise ValueError(
+            f"image_folder {data_dir} has {len(classes)} class folder ({', '.join(classes)}); a "
+            f"classifier needs at least 2: one folder per class in each split ({layout})."
+        )
+    examples = builder.info.splits[split].num_examples
+    if not examples:
+        raise DatasetNotPreparedError(
+            f"{os.path.join(data_dir, split)} holds no images (.jpg, .jpeg or .png files in its "
+            "class folders)."
+        )
+    raw = builder.as_dataset(
+        split=split, shuffle_files=False, decoders={"image": tfds.decode.SkipDecoding()}
+    )
+    dataset = raw.map(_decode_folder_image, num_parallel_calls=tf.data.AUTOTUNE)
+    return dataset, examples, len(classes), f"image folders in {data_dir}"
+
+
+# The first bytes of the formats tf.io.decode_image reads.
+_IMAGE_SIGNATURES = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a", b"BM")
+
+
+def _decode_folder_image(example: dict[str, tf.Tensor]) -> tuple[tf.Tensor, tf.Tensor]:
+    """Decodes one folder image as tfds would (RGB `uint8`), failing with the file's name.
+
+    TensorFlow's decoder says only "Unknown image file format" for a file that is no image,
+    without naming it; checking the format's signature first lets the error name the file.
+    """
+    encoded = example["image"]
+    known = tf.reduce_any(
+        [
+            tf.equal(tf.strings.substr(encoded, 0, len(signature)), signature)
+            for signature in _IMAGE_SIGNATURES
+        ]
+    )
+    check = tf.debugging.Assert(
+        known,
+        ["image_folder: not a JPEG, PNG, GIF or BMP image:", example["image/filename"]],
+    )
+    with tf.control_dependencies([check]):
+        image = tf.io.decode_image(encoded, channels=3, expand_animations=False)
+    image.set_shape((None, None, 3))
+    return image, example["label"]
 
 
 def _preprocessor(

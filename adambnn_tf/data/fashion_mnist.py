@@ -23,6 +23,8 @@ FASHION_MNIST_DIR_ENV = "ADAMBNN_FASHION_MNIST_DIR"
 DEFAULT_FASHION_MNIST_DIRS: tuple[str, ...] = ("/usr/share/datasets/fashion-mnist",)
 """Where Debian's `dataset-fashion-mnist` package installs the files."""
 
+NUM_CLASSES = 10
+
 _FILE_STEMS = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
@@ -96,7 +98,8 @@ def load_fashion_mnist_arrays(
         `(N,)`.
 
     # Raises
-        ValueError: for an unknown split, or when images and labels disagree in number.
+        ValueError: for an unknown split, a damaged file, labels outside 0..9, or images and
+            labels that disagree in number (the message names the file).
         FashionMnistNotFoundError: when the files are missing.
 
     !!! example
@@ -111,10 +114,19 @@ def load_fashion_mnist_arrays(
     directory = find_fashion_mnist_dir(data_dir)
     image_stem, label_stem = _FILE_STEMS[split]
     images = read_idx(_find_file(directory, image_stem))
-    labels = read_idx(_find_file(directory, label_stem)).astype(np.int64)
+    label_file = _find_file(directory, label_stem)
+    labels = read_idx(label_file).astype(np.int64)
     if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
         raise ValueError(
             f"Fashion-MNIST files in {directory} disagree: images {images.shape}, labels "
             f"{labels.shape}; expected (N, 28, 28) and (N,)."
+        )
+    # A label past the last class would only fail deep inside the loss, after training began.
+    outside = labels[(labels < 0) | (labels >= NUM_CLASSES)]
+    if outside.size:
+        raise ValueError(
+            f"{label_file} holds labels outside 0..{NUM_CLASSES - 1} ({outside.size} of them, "
+            f"e.g. {sorted(set(outside.tolist()))[:5]}): Fashion-MNIST has {NUM_CLASSES} "
+            "classes (the file is damaged or of another dataset)."
         )
     return images, labels

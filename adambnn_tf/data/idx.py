@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import os
 import struct
+import zlib
 
 import numpy as np
 
@@ -31,7 +32,8 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
         The array, with the shape the file declares (e.g. `(60000, 28, 28)` of `uint8`).
 
     # Raises
-        ValueError: if the file is not a valid IDX file (bad magic number or truncated data).
+        ValueError: if the file is not a valid IDX file (bad magic number or truncated data),
+            or a `.gz` file is not a readable gzip stream (damaged or cut short).
 
     !!! example
         ```python
@@ -39,9 +41,18 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
         ```
     """
     path = os.fspath(path)
-    opener = gzip.open if path.endswith(".gz") else open
-    with opener(path, "rb") as stream:
-        data = stream.read()
+    if path.endswith(".gz"):
+        try:
+            with gzip.open(path, "rb") as stream:
+                data = stream.read()
+        except (gzip.BadGzipFile, EOFError, zlib.error) as error:
+            raise ValueError(
+                f"{path} is not a readable gzip file: {error} (the download is damaged or cut "
+                "short; fetch or copy it again)."
+            ) from error
+    else:
+        with open(path, "rb") as stream:
+            data = stream.read()
     if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] not in _IDX_DTYPES:
         raise ValueError(f"{path} is not an IDX file (bad magic number {data[:4].hex()!r}).")
     dtype = np.dtype(_IDX_DTYPES[data[2]])
