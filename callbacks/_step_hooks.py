@@ -247,12 +247,21 @@ class TrainStepHook(tf.keras.callbacks.Callback):
     `before_train_step(context)` (ops run before the forward pass). The state lives in
     `self.state`, a `tf.Module`, so that it can be checkpointed with
     `tf.train.Checkpoint(..., hook=cb.state)`.
+
+    # Arguments
+        show_per_layer: keep per-layer values in every log, where Keras' progress bar shows
+            them and every later callback sees them; by default they reach the `History` (and
+            a `TensorBoard` callback placed before this one) but not the progress bar.
     """
 
-    def __init__(self):
+    def __init__(self, show_per_layer: bool = False):
         super().__init__()
         self._built_for: tf.keras.Model | None = None
         self.state: tf.Module | None = None
+        self.show_per_layer = show_per_layer
+        self._pending_per_layer: dict[str, float] = {}
+        # The batch hooks below only move dict entries: the logs may stay tensors.
+        self._supports_tf_logs = True
 
     def build(self, model: tf.keras.Model) -> None:
         """Creates the state for `model`; idempotent for the same model.
@@ -280,5 +289,41 @@ class TrainStepHook(tf.keras.callbacks.Callback):
         self.build(model)
         _attach(model, self)
 
+    # Per-layer values (`<prefix>/<layer>`) would fill every line of Keras' progress bar, which
+    # runs after the user's callbacks. Unless `show_per_layer`, they are taken out of the batch
+    # logs (so out of the epoch logs too, a copy of the last batch's) and added to the
+    # `History` after the progress bar has printed the epoch (at the next epoch's start, or the
+    # end of training): the History gets every value, the bar the overall ones.
+
+    def _per_layer_keys(self, logs) -> list[str]:
+        if self.show_per_layer or not logs or not getattr(self, "per_layer", False):
+            return []
+        prefix = f"{self.prefix}/"
+        return [key for key in logs if key.startswith(prefix)]
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if self._pending_per_layer:
+            self._move_pending_to_history()
+
+    def on_train_batch_end(self, batch, logs=None):
+        # The epoch's logs are a copy of its last batch's: the values taken out here are the
+        # epoch's values after the last batch.
+        keys = self._per_layer_keys(logs)
+        if keys:
+            self._pending_per_layer = {key: logs.pop(key) for key in keys}
+
+    def on_epoch_end(self, epoch, logs=None):
+        for key in self._per_layer_keys(logs):  # logs that did not come from a batch
+            self._pending_per_layer[key] = logs.pop(key)
+
+    def _move_pending_to_history(self) -> None:
+        history = getattr(self.model, "history", None)  # `History` sets it after each epoch
+        if isinstance(history, tf.keras.callbacks.History):
+            for key, value in self._pending_per_layer.items():
+                history.history.setdefault(key, []).append(float(value))
+        self._pending_per_layer = {}
+
     def on_train_end(self, logs=None):
+        if self._pending_per_layer:
+            self._move_pending_to_history()
         _detach(self.model, self)

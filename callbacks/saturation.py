@@ -89,14 +89,22 @@ class BinarizerSaturation(TrainStepHook):
         per_layer: also log one share per binarizer.
         prefix: the log-key prefix.
         every_n_steps: count in every step (1) or only in every n-th step of the training.
+        show_per_layer: keep the per-layer shares in every log (Keras' progress bar shows
+            them); by default they go to the `History` but not to the progress bar.
 
     # Raises
         ValueError: for `every_n_steps` below 1, or (at `fit`) if the model has no `RSign`
             binarizer.
     """
 
-    def __init__(self, per_layer: bool = True, prefix: str = "saturation", every_n_steps: int = 1):
-        super().__init__()
+    def __init__(
+        self,
+        per_layer: bool = True,
+        prefix: str = "saturation",
+        every_n_steps: int = 1,
+        show_per_layer: bool = False,
+    ):
+        super().__init__(show_per_layer)
         self.per_layer = per_layer
         self.prefix = prefix
         self.sampler = StepSampler(every_n_steps)
@@ -119,6 +127,7 @@ class BinarizerSaturation(TrainStepHook):
         self.sampler.build()
 
     def on_epoch_begin(self, epoch, logs=None):
+        super().on_epoch_begin(epoch, logs)
         self.state.epoch_outside.assign(tf.zeros_like(self.state.epoch_outside))
         self.state.epoch_total.assign(tf.zeros_like(self.state.epoch_total))
         self.sampler.start_epoch(epoch, (getattr(self, "params", None) or {}).get("steps"))

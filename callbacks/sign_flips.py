@@ -110,6 +110,9 @@ class FFRatio(TrainStepHook):
             ReActNet-A"), and it compiles one kernel per shape.
         every_n_steps: measure every step (1) or only every n-th step of the training;
             `ff_ratio_step` then holds the latest measured value.
+        show_per_layer: keep the per-layer values in every log (Keras' progress bar shows
+            them); by default they go to the `History` but not to the progress bar (see
+            `TrainStepHook`).
 
     # Raises
         ValueError: for `every_n_steps` below 1, or (at `fit`) if the model has no latent
@@ -124,8 +127,9 @@ class FFRatio(TrainStepHook):
         prefix: str = "ff_ratio",
         jit_compile: bool = False,
         every_n_steps: int = 1,
+        show_per_layer: bool = False,
     ):
-        super().__init__()
+        super().__init__(show_per_layer)
         self.per_layer = per_layer
         self.log_step_value = log_step_value
         self.latent_filter = latent_filter
@@ -148,6 +152,7 @@ class FFRatio(TrainStepHook):
             previous.assign(tf.greater_equal(latent_value(variable), 0))
 
     def on_epoch_begin(self, epoch, logs=None):
+        super().on_epoch_begin(epoch, logs)
         self.state.epoch_flips.assign(tf.zeros_like(self.state.epoch_flips))
         self.state.epoch_steps.assign(0.0)
         self.sampler.start_epoch(epoch, (getattr(self, "params", None) or {}).get("steps"))
@@ -274,6 +279,8 @@ class C2IRatio(TrainStepHook):
         prefix: the log-key prefix.
         every_step: recompute after every update rather than at the end of each epoch.
         jit_compile: fuse the comparison with XLA.
+        show_per_layer: keep the per-layer values in every log (Keras' progress bar shows
+            them); by default they go to the `History` but not to the progress bar.
 
     # Raises
         ValueError: (at `fit`) if the model has no latent weights, or `initial_signs` do not
@@ -288,8 +295,9 @@ class C2IRatio(TrainStepHook):
         prefix: str = "c2i_ratio",
         every_step: bool = False,
         jit_compile: bool = False,
+        show_per_layer: bool = False,
     ):
-        super().__init__()
+        super().__init__(show_per_layer)
         self._reference = initial_signs
         self.per_layer = per_layer
         self.latent_filter = latent_filter
@@ -314,6 +322,7 @@ class C2IRatio(TrainStepHook):
         self.state.same_signs.assign(self._same_signs())
 
     def on_epoch_begin(self, epoch, logs=None):
+        super().on_epoch_begin(epoch, logs)
         self.state.epoch_step.assign(0)
 
     def _same_signs(self) -> tf.Tensor:

@@ -371,3 +371,32 @@ def test_models_without_latent_weights_are_refused():
         FFRatio().set_model(model)
     with pytest.raises(ValueError, match="no RSign"):
         BinarizerSaturation().set_model(model)
+
+
+@pytest.mark.parametrize("show_per_layer", [False, True])
+def test_per_layer_values_reach_the_history_but_not_the_progress_bar(capsys, show_per_layer):
+    model = _tiny_bnn(3)
+    images, labels = _data()
+    model.compile(
+        tf.keras.optimizers.legacy.Adam(1e-2),
+        tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
+    callbacks = [
+        FFRatio(show_per_layer=show_per_layer),
+        C2IRatio(show_per_layer=show_per_layer),
+        BinarizerSaturation(show_per_layer=show_per_layer),
+    ]
+    history = model.fit(
+        images, labels, batch_size=16, epochs=3, shuffle=False, verbose=1, callbacks=callbacks
+    )
+    printed = capsys.readouterr().out
+    assert "ff_ratio:" in printed and "c2i_ratio:" in printed and "saturation:" in printed
+    assert ("ff_ratio/" in printed) == show_per_layer
+    assert ("saturation/" in printed) == show_per_layer
+    per_layer = [key for key in history.history if "/" in key]
+    assert {key.split("/")[0] for key in per_layer} == {"ff_ratio", "c2i_ratio", "saturation"}
+    for key in per_layer:  # one value per epoch, in the History either way
+        assert len(history.history[key]) == 3, key
+    # One binary layer: its per-layer value is the overall one.
+    (ff_conv,) = [key for key in per_layer if key.startswith("ff_ratio/")]
+    np.testing.assert_allclose(history.history[ff_conv], history.history["ff_ratio"], rtol=1e-6)

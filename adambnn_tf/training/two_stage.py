@@ -355,11 +355,14 @@ class TwoStageTraining:
         tracking_config = self.config.tracking
         every = tracking_config.track_every
         tracking = {}
+        # Per-layer values stay in the logs: the stage's history and TensorBoard record them.
         if tracking_config.sign_flips:
-            tracking["ff_ratio"] = FFRatio(log_step_value=self.log_ff_per_step, every_n_steps=every)
-            tracking["c2i_ratio"] = C2IRatio()
+            tracking["ff_ratio"] = FFRatio(
+                log_step_value=self.log_ff_per_step, every_n_steps=every, show_per_layer=True
+            )
+            tracking["c2i_ratio"] = C2IRatio(show_per_layer=True)
         if tracking_config.saturation:
-            tracking["saturation"] = BinarizerSaturation(every_n_steps=every)
+            tracking["saturation"] = BinarizerSaturation(every_n_steps=every, show_per_layer=True)
         for callback in tracking.values():
             callback.build(fit_model)
         return tracking
