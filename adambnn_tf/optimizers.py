@@ -21,6 +21,7 @@ every learnable bias).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable
 
 import larq as lq
@@ -229,7 +230,8 @@ class StageAwareOptimizer(tf.__internal__.tracking.DelegatingTrackableMixin, _LE
 
     # Raises
         TypeError: if `optimizer` is not a legacy Keras optimizer.
-        ValueError: for a stage other than 1 or 2, or an unknown `decay_form`.
+        ValueError: for a stage other than 1 or 2, an unknown `decay_form`, or a
+            `weight_decay` that is not finite (negative values are allowed).
     """
 
     def __init__(
@@ -267,6 +269,10 @@ class StageAwareOptimizer(tf.__internal__.tracking.DelegatingTrackableMixin, _LE
         self.weight_decay = float(
             weight_decay if weight_decay is not None else _recipe_weight_decay(stage)
         )
+        # NaN or inf would turn every decayed weight into NaN at the first step; negative
+        # values stay allowed (the paper's Table 1 compares -1e-7).
+        if not math.isfinite(self.weight_decay):
+            raise ValueError(f"weight_decay must be a finite number, got {weight_decay!r}.")
         self.decay_form = decay_form
         self.decay_filter = decay_filter
 

@@ -53,6 +53,23 @@ class PretrainedWeights:
     sha256: str
     file_name: str
 
+    def __post_init__(self):
+        _check_cache_name(self.file_name, "file_name")
+
+
+def _check_cache_name(name: str, what: str) -> None:
+    """Refuses a name that would leave its cache folder: the cached file is written, and on a
+    hash mismatch deleted, at `<cache>/larq/models/<model>/<file_name>`."""
+    if (
+        not isinstance(name, str)
+        or name in ("", ".", "..")
+        or any(separator in name for separator in ("/", "\\", os.sep, os.altsep or "/"))
+    ):
+        raise ValueError(
+            f"{what} must be a plain name, without path separators or '..', so that the file "
+            f"stays in the weights cache; got {name!r}."
+        )
+
 
 # Keyed by (model name, padding, include_top). Empty until files are published: no Keras
 # weights of these models exist yet, and hashes must never be guessed.
@@ -83,8 +100,11 @@ def register_pretrained_weights(
         file_name: name of the file in the cache.
 
     # Raises
-        ValueError: if `sha256` is not 64 hexadecimal digits.
+        ValueError: if `sha256` is not 64 hexadecimal digits, or `model` or `file_name` is
+            not a plain name (a path separator or `..` would write, and on a hash mismatch
+            delete, a file outside the cache).
     """
+    _check_cache_name(model, "model")
     digest = sha256.lower()
     if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
         raise ValueError(f"sha256 must be 64 hexadecimal digits, got {sha256!r}.")
@@ -111,8 +131,9 @@ def download_weights(
         The path of the verified file.
 
     # Raises
-        ValueError: if no file is registered for this configuration, or the downloaded file's
-            SHA-256 does not match (the bad file is removed from the cache).
+        ValueError: if no file is registered for this configuration, its model or file name
+            would leave the cache, or the downloaded file's SHA-256 does not match (the bad
+            file is removed from the cache, and from nowhere else).
     """
     entry = PRETRAINED_WEIGHTS.get((model, padding, include_top))
     if entry is None:
@@ -127,6 +148,9 @@ def download_weights(
             f"model.pth.tar weights.h5 --model {model}`, then pass weights='weights.h5'"
             f"{padding_hint} (or pass the checkpoint's path directly)."
         )
+    # Checked again here: an entry may have been put in PRETRAINED_WEIGHTS or changed since.
+    _check_cache_name(model, "model")
+    _check_cache_name(entry.file_name, "file_name")
     cache_subdir = os.path.join("larq", "models", model)
     try:
         return tf.keras.utils.get_file(
@@ -143,8 +167,10 @@ def download_weights(
         base = os.path.expanduser(cache_dir or os.path.join("~", ".keras"))
         if not os.access(base, os.W_OK):
             base = os.path.join("/tmp", ".keras")
-        bad_file = os.path.join(base, cache_subdir, entry.file_name)
-        if os.path.exists(bad_file):
+        folder = os.path.abspath(os.path.join(base, cache_subdir))
+        bad_file = os.path.join(folder, entry.file_name)
+        # Only a file directly in the cache folder is removed, whatever the name says.
+        if os.path.dirname(os.path.abspath(bad_file)) == folder and os.path.isfile(bad_file):
             os.remove(bad_file)
         raise ValueError(
             f"The file downloaded from {entry.url} does not have the registered SHA-256 "
