@@ -195,3 +195,12 @@ def test_subcommands_take_no_abbreviated_options(files, tmp_path, capsys):
             main(argv)
         assert raised.value.code == 2, argv
         assert "unrecognized arguments" in capsys.readouterr().err, argv
+
+
+def test_export_verbose_lists_layers_without_resetting_the_global_verbose():
+    from adambnn_tf.cli import build_parser
+
+    parser = build_parser()
+    assert parser.parse_args(["--verbose", "export", "m.h5", "o.tflite"]).verbose
+    listed = parser.parse_args(["export", "m.h5", "o.tflite", "--verbose"])
+    assert listed.list_layers and not listed.verbose

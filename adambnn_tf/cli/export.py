@@ -90,7 +90,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     parser.add_argument("--report-json", metavar="PATH", help="also write the report as JSON")
     parser.add_argument(
-        "--verbose", action="store_true", help="list every binary layer and how it runs"
+        "--verbose",
+        action="store_true",
+        # Not `verbose`: that is `adambnn --verbose` (TensorFlow's logs), which a subcommand
+        # default of the same name would reset.
+        dest="list_layers",
+        help="list every binary layer and how it runs",
     )
     parser.set_defaults(run=run)
     return parser
@@ -156,11 +161,11 @@ def run(args: argparse.Namespace) -> int:
             data_dir=args.data_dir,
         )
     except ExportError as error:
-        print(error.report.summary(verbose=args.verbose))  # what was found, on stdout
+        print(error.report.summary(verbose=args.list_layers))  # what was found, on stdout
         raise CommandError(
             str(error).splitlines()[0], "see the report above; nothing was written", EXIT_REFUSED
         ) from error
-    print(report.summary(verbose=args.verbose))
+    print(report.summary(verbose=args.list_layers))
     if args.report_json:
         write_atomically(args.report_json, json.dumps(report.to_dict(), indent=2).encode())
     if report.parity is not None and not report.parity.passed:
