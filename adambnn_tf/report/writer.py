@@ -330,6 +330,56 @@ def _export_section(run: RunData, lines: list[str], output_dir: str) -> None:
     _image(lines, path, "Operators in the exported flatbuffer", output_dir)
 
 
+def _landscape_section(run: RunData, lines: list[str], output_dir: str) -> None:
+    """The loss landscape of `adambnn analyze landscape`, when the run has one (optional, so
+    never listed as missing)."""
+    import json
+
+    from adambnn_tf.analysis.run_landscape import landscape_paths
+
+    figure, numbers = landscape_paths(run.run_dir)
+    if not os.path.isfile(figure):
+        return
+    lines.extend(["## Loss landscape", ""])
+    lines.extend(
+        [
+            "The loss on a fixed subset of the training images around the final weights, "
+            "along two filter-normalised random directions, for the BNN and for its float "
+            "twin (the same network without binarizers, at the BNN's latent weights), from "
+            "`adambnn analyze landscape`.",
+            "",
+        ]
+    )
+    try:
+        with open(numbers) as stream:
+            summary = json.load(stream)
+        rows = [
+            [
+                name,
+                summary[key]["origin_loss"],
+                summary[key]["rise_at_probe_radius"],
+                summary[key]["hessian_eigenvalue"],
+            ]
+            for name, key in (("BNN", "bnn"), ("float twin", "float_twin"))
+        ]
+        radius = summary["bnn"]["probe_radius"]
+    except (OSError, ValueError, KeyError, TypeError):
+        rows = []
+    if rows:
+        lines.extend(
+            _table(
+                [
+                    "model",
+                    "loss at the weights",
+                    f"mean loss rise at radius {_fmt(radius)}",
+                    "top Hessian eigenvalue",
+                ],
+                rows,
+            )
+        )
+    _image(lines, figure, "Loss landscape of the BNN and of its float twin", output_dir)
+
+
 def write_report(run_dir: str | os.PathLike, output_dir: str | os.PathLike | None = None) -> str:
     """Writes a Markdown report with PNG plots for a run directory.
 
@@ -374,6 +424,7 @@ def write_report(run_dir: str | os.PathLike, output_dir: str | os.PathLike | Non
     _latent_section(run, lines, output_dir)
     _saturation_section(run, lines, output_dir)
     _export_section(run, lines, output_dir)
+    _landscape_section(run, lines, output_dir)
     lines.extend(["## Missing from the run directory", ""])
     lines.extend([f"- {item}" for item in run.missing] or ["Nothing: every part was found."])
     path = os.path.join(output_dir, REPORT_NAME)
