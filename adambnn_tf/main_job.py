@@ -336,7 +336,8 @@ def run_main_job(
         _training_minutes(histories),
         validation_accuracy=validation_accuracy,
     )
-    if config.output.export:
+    # A float twin has no binary layer for LCE to run: it is trained to be compared, not shipped.
+    if config.output.export and config.model.binary:
         _export(config, final_model, images, labels, correct, summary)
     write_results(
         config.output_dir,

@@ -169,3 +169,16 @@ def test_the_same_run_directory_named_another_way_resumes(tmp_path, monkeypatch,
     (tmp_path / "run").rename(moved)
     assert main(["train", "--output-dir", str(moved), *TINY_RUN, "--no-export", "--no-report"]) == 0
     assert (moved / "stage2" / "state.json").read_text() == state  # nothing trained again
+
+
+@pytest.mark.needs_fashion_mnist
+def test_the_float_twin_trains_with_the_same_recipe(tmp_path):
+    run_dir = tmp_path / "twin"
+    assert main(["train", "--output-dir", str(run_dir), *TINY_RUN, "--float-twin"]) == 0
+    history = json.loads((run_dir / "stage1" / "history.json").read_text())
+    # The twin's kernels are the BNN's latent weights: decayed in stage 1, FF and C2I measured;
+    # it has no binarizer, so no saturation.
+    assert "ff_ratio" in history and "c2i_ratio" in history
+    assert not any(key.startswith("saturation") for key in history)
+    results = json.loads((run_dir / "results.json").read_text())
+    assert results["tflite_path"] is None and not (run_dir / "export").exists()  # nothing binary

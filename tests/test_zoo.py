@@ -377,15 +377,19 @@ def test_float_twin_has_the_bnns_structure_without_quantizers(name, options, pad
     for binary_layer, real_layer in zip(_layers(bnn), _layers(twin), strict=True):
         assert real_layer.name == binary_layer.name
         assert getattr(real_layer, "input_quantizer", None) is None, real_layer.name
-        assert getattr(real_layer, "kernel_quantizer", None) is None, real_layer.name
         assert getattr(real_layer, "kernel_constraint", None) is None, real_layer.name
         if getattr(binary_layer, "input_quantizer", None) is not None:
             assert isinstance(real_layer, ShiftedInputConv2D | SymmetricPaddingQuantConv2D)
             assert real_layer.pad_values == binary_layer.pad_values
+            # Its kernel is marked as the BNN's latent weight (an identity of precision 32).
+            assert isinstance(real_layer.kernel_quantizer, RealLatentWeight), real_layer.name
             replaced += 1
         else:
+            assert getattr(real_layer, "kernel_quantizer", None) is None, real_layer.name
             assert type(real_layer) is type(binary_layer), real_layer.name
-    assert replaced == len([v for v in bnn.weights if is_latent_weight(v)]) > 0
+    latent = [v.name for v in bnn.weights if is_latent_weight(v)]
+    assert replaced == len(latent) > 0
+    assert [v.name for v in twin.weights if is_latent_weight(v)] == latent  # decay, FF, C2I
     assert lq.models.ModelProfile(twin).weight_count(bitwidth=1) == 0
     assert lq.models.ModelProfile(bnn).weight_count(bitwidth=1) > 0
 
@@ -416,8 +420,10 @@ def test_float_twin_convolution_is_the_shifted_real_convolution():
         padded = np.pad(images + shift, [(0, 0), (1, 1), (1, 1), (0, 0)], constant_values=paddings)
         expected = tf.nn.conv2d(padded, kernel, strides, "VALID").numpy()
         np.testing.assert_allclose(layer(images).numpy(), expected, rtol=1e-5, atol=1e-5)
-    with pytest.raises(ValueError, match="takes no input_quantizer"):
+    with pytest.raises(ValueError, match="takes no quantizer"):
         ShiftedInputConv2D(4, 3, input_quantizer="rsign")
+    with pytest.raises(ValueError, match="takes no quantizer"):
+        ShiftedInputConv2D(4, 3, kernel_quantizer="scaled_weight_sign")
 
 
 def test_float_twin_ignores_the_stage_and_round_trips_through_h5(tmp_path):

@@ -48,7 +48,7 @@ import tensorflow as tf
 from adambnn_tf.config.choices import PADDINGS
 from adambnn_tf.initializers import check_initializer, layer_initializers
 from adambnn_tf.layers import LearnableBias, RPReLU
-from adambnn_tf.quantizers import RSign
+from adambnn_tf.quantizers import RealLatentWeight, RSign
 
 __all__ = [
     "PADDINGS",
@@ -183,12 +183,19 @@ class _InputShift:
     """
 
     def __init__(self, *args, **kwargs):
-        for quantizer in ("input_quantizer", "kernel_quantizer"):
-            if kwargs.get(quantizer) is not None:
-                raise ValueError(
-                    f"{type(self).__name__} is the real-valued twin of a binary convolution "
-                    f"and takes no {quantizer}, got {kwargs[quantizer]!r}."
-                )
+        given = {name: kwargs.get(name) for name in ("input_quantizer", "kernel_quantizer")}
+        # The kernel is marked as a latent weight (`RealLatentWeight`, the identity that stage 1
+        # uses too), so that the recipe treats it as it treats the BNN's: weight decay on the
+        # latent weights, FF- and C2I-ratios. A saved layer comes back with that marker.
+        kernel = lq.quantizers.get(given["kernel_quantizer"])
+        if given["input_quantizer"] is not None or not (
+            kernel is None or isinstance(kernel, RealLatentWeight)
+        ):
+            raise ValueError(
+                f"{type(self).__name__} is the real-valued twin of a binary convolution and "
+                f"takes no quantizer, got {given}."
+            )
+        kwargs["kernel_quantizer"] = RealLatentWeight()
         super().__init__(*args, **kwargs)
         self.input_shift = LearnableBias(name="rsign")
 
@@ -203,7 +210,9 @@ class ShiftedInputConv2D(_InputShift, lq.layers.QuantConv2D):
     Where the binary convolution computes `conv(pad(sign(x + b)), binarize(w))`, this layer
     drops both binarizers and keeps everything else: the learnable per-channel threshold `b`
     (as a real shift), the padding (`pad_values` included) and the latent kernel `w`, used as
-    it is. It has no quantizer, so `larq.models.summary` counts its weights as 32-bit.
+    it is (marked `RealLatentWeight`, an identity of precision 32, so that weight decay and
+    the FF/C2I-ratios treat it as the BNN's latent kernel and `larq.models.summary` counts it
+    as 32-bit).
 
     !!! example
         ```python

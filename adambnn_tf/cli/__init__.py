@@ -29,6 +29,7 @@ SUBCOMMAND_MODULES: tuple[str, ...] = (
     "export",
     "convert_checkpoint",
     "report",
+    "analyze",
     "tune",
 )
 

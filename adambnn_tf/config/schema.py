@@ -174,7 +174,7 @@ class ModelConfig(_Section):
     binary: bool = setting(
         True,
         "binary activations and weights; off trains the float twin (the same architecture with "
-        "the binarizers replaced by their real-valued identity)",
+        "the binarizers replaced by their real-valued identity; not exported to LCE)",
         negative_flag="--float-twin",
     )
 

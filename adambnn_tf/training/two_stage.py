@@ -13,7 +13,7 @@ from adambnn_tf.callbacks import BinarizerSaturation, C2IRatio, FFRatio
 from adambnn_tf.config import RunConfig
 from adambnn_tf.distillation import DistillationModel
 from adambnn_tf.optimizers import OfficialAdam, StageAwareOptimizer, official_decay_filter
-from adambnn_tf.quantizers import is_latent_weight
+from adambnn_tf.quantizers import RSign, is_latent_weight
 from adambnn_tf.schedules import linear_decay
 from adambnn_tf.training.data import TrainData, steps_per_epoch_of, training_dataset
 from adambnn_tf.training.epoch_loop import Phase, fit_resumably, restore_last_epoch
@@ -361,7 +361,8 @@ class TwoStageTraining:
                 log_step_value=self.log_ff_per_step, every_n_steps=every, show_per_layer=True
             )
             tracking["c2i_ratio"] = C2IRatio(show_per_layer=True)
-        if tracking_config.saturation:
+        # A float twin (`binary=False`) has no binarizer whose inputs could saturate.
+        if tracking_config.saturation and _has_binarizer(fit_model):
             tracking["saturation"] = BinarizerSaturation(every_n_steps=every, show_per_layer=True)
         for callback in tracking.values():
             callback.build(fit_model)
@@ -418,6 +419,12 @@ def create_slots(optimizer, variables) -> None:
         optimizer._create_all_weights(variables)
     else:
         optimizer.build(variables)
+
+
+def _has_binarizer(model: tf.keras.Model) -> bool:
+    return any(
+        isinstance(getattr(layer, "input_quantizer", None), RSign) for layer in model.submodules
+    )
 
 
 def _validation_epochs(epochs: int, every: int) -> list[int]:
