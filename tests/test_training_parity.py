@@ -96,11 +96,6 @@ from adambnn_tf.pytorch_conversion.optimizer_state import (  # noqa: E402
 )
 from adambnn_tf.training.two_stage import TwoStageTraining, create_slots  # noqa: E402
 
-slow = pytest.mark.skipif(
-    not os.environ.get("ADAMBNN_SLOW_TESTS"),
-    reason="full-width 224x224 training parity in float64 takes ~3 minutes and ~11 GiB of "
-    "memory; set ADAMBNN_SLOW_TESTS=1",
-)
 
 TOLERANCE = 1e-4  # of each tensor's scale (max |reference|)
 # In float64 the loss, gradients, first moments and BatchNorm statistics agree far closer: to
@@ -834,7 +829,7 @@ def test_float32_batch_norm_updates_like_pytorch():
     np.testing.assert_allclose(layer.moving_variance.numpy(), reference.running_var, rtol=1e-6)
 
 
-@slow
+@pytest.mark.slow  # full width, 224x224, float64: ~3 minutes and ~11 GiB of memory
 def test_full_size_teacher_forced_steps_parity_with_official_code():
     """ReActNet-A at 224x224, width 1, 1000 classes, batch 2: four steps of each stage."""
     comparisons = teacher_forced(FULL)
