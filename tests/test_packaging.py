@@ -55,6 +55,9 @@ def test_wheel_maps_zoo_and_callbacks_into_the_namespace(tmp_path):
     for package in _declared_packages():
         assert f"{package.replace('.', '/')}/__init__.py" in names
     assert "zoo/__init__.py" not in names and "callbacks/__init__.py" not in names
+    # The named recipes are package data: `adambnn recipes` reads them from the install.
+    recipes = {name for name in names if name.startswith("adambnn_tf/config/recipes/")}
+    assert {f"adambnn_tf/config/recipes/{r}.json" for r in _recipe_names()} == recipes
 
     # A plain (non-editable) install imports the namespace from the installed files.
     target = tmp_path / "site"
@@ -85,3 +88,17 @@ def test_wheel_maps_zoo_and_callbacks_into_the_namespace(tmp_path):
         check=True,
     )
     assert imported.stdout.strip() == str(target / "adambnn_tf" / "callbacks" / "__init__.py")
+    shown = subprocess.run(
+        [sys.executable, "-c", "from adambnn_tf.config import recipe; print(recipe().recipe)"],
+        env={**os.environ, "PYTHONPATH": str(target), "TF_CPP_MIN_LOG_LEVEL": "3"},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert shown.stdout.strip() == "quickstart"
+
+
+def _recipe_names() -> list[str]:
+    folder = os.path.join(os.path.dirname(__file__), os.pardir, "adambnn_tf", "config", "recipes")
+    return sorted(name[: -len(".json")] for name in os.listdir(folder) if name.endswith(".json"))
