@@ -30,9 +30,10 @@ import os
 import resource
 import shlex
 import statistics
-import subprocess
 import sys
 import time
+
+from _machine import cpu_description, run_worker  # beside this script
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TESTS = os.path.join(HERE, "..", "tests")
@@ -200,41 +201,6 @@ def _torch_worker(args) -> dict:
     return {"first_step_s": times[0], "step_s": times[1:]}
 
 
-def _run_worker(framework: str, args) -> dict:
-    command = [
-        sys.executable,
-        os.path.abspath(__file__),
-        "--worker",
-        framework,
-        *(
-            f"--{k.replace('_', '-')}={v}"
-            for k, v in vars(args).items()
-            if k not in ("worker", "rounds")
-        ),
-    ]
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    output = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
-    lines = [line for line in output.stdout.splitlines() if line.startswith("{")]
-    if output.returncode != 0 or not lines:
-        raise RuntimeError(f"{framework} worker failed:\n{output.stderr[-3000:]}")
-    return json.loads(lines[-1])
-
-
-def _cpu() -> str:
-    """`lscpu`'s model name and the vector-instruction flags that matter for these kernels."""
-    try:
-        described = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown (no lscpu)"
-    fields = dict(line.split(":", 1) for line in described.splitlines() if ":" in line)
-    flags = fields.get("Flags", "").split()
-    wanted = [f for f in flags if f.startswith(("avx2", "avx512", "fma", "amx"))]
-    return (
-        f"{fields.get('Model name', '?').strip()}, {fields.get('CPU(s)', '?').strip()} CPUs, "
-        f"flags: {' '.join(wanted)}"
-    )
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch", type=int, default=8)
@@ -260,13 +226,13 @@ def main() -> int:
 
     print(f"command: python {shlex.join(['bench/official_step_vs_pytorch.py', *sys.argv[1:]])}")
     print(f"date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC")
-    print(f"cpu: {_cpu()}")
+    print(f"cpu: {cpu_description()}")
     print(f"load average at start: {' '.join(f'{v:.1f}' for v in os.getloadavg())}", flush=True)
     results = {"keras": [], "torch": []}
     for round_index in range(args.rounds):
         order = ("keras", "torch") if round_index % 2 == 0 else ("torch", "keras")
         for framework in order:
-            results[framework].append(_run_worker(framework, args))
+            results[framework].append(run_worker(__file__, framework, args))
             print(f"round {round_index} {framework}: {results[framework][-1]}", flush=True)
     summary = {}
     for framework, runs in results.items():

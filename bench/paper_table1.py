@@ -41,12 +41,11 @@ import csv
 import dataclasses
 import json
 import os
-import platform
-import subprocess
 import time
 
 import numpy as np
 import tensorflow as tf
+from _machine import cpu_description  # beside this script
 
 import adambnn_tf  # noqa: F401  (selects tf-keras before TensorFlow is imported)
 from adambnn_tf._files import write_atomically
@@ -315,17 +314,6 @@ def collect(arm: Arm, run_dir: str) -> dict:
     }
 
 
-def _cpu() -> str:
-    try:
-        described = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-    except (OSError, subprocess.CalledProcessError):
-        return platform.processor()
-    lines = dict(line.split(":", 1) for line in described.splitlines() if ":" in line)
-    flags = lines.get("Flags", "").split()
-    wanted = [flag for flag in flags if flag.startswith(("avx2", "avx512f", "avx512_bf16", "amx"))]
-    return f"{lines.get('Model name', '?').strip()} ({' '.join(wanted)})"
-
-
 def _fmt(value, digits=4) -> str:
     if value is None:
         return "-"
@@ -380,7 +368,7 @@ def write_table(runs_dir: str, out_dir: str) -> list[dict]:
         plot_ff_per_step_of_runs(
             stages_of, os.path.join(out_dir, "ff_per_iteration.png"), smooth=20
         )
-    summary = {"cpu": _cpu(), "date": time.strftime("%Y-%m-%d"), "rows": rows}
+    summary = {"cpu": cpu_description(), "date": time.strftime("%Y-%m-%d"), "rows": rows}
     write_atomically(os.path.join(out_dir, "summary.json"), json.dumps(summary, indent=1))
     markdown = f"{table(rows)}\n\n{saturation_table(rows)}\n"
     write_atomically(os.path.join(out_dir, "table1.md"), markdown)
@@ -395,7 +383,7 @@ def main(argv=None) -> int:
     parser.add_argument("--out-dir", default=os.path.join("bench", "paper_table1"))
     parser.add_argument("--only", nargs="*", help="run only these arms (names of ARMS)")
     args = parser.parse_args(argv)
-    print(f"CPU: {_cpu()}", flush=True)
+    print(f"CPU: {cpu_description()}", flush=True)
     if args.phase in ("all", "sweep"):
         sweep(args.runs_dir)
     if args.phase in ("all", "arms"):

@@ -16,9 +16,10 @@ import json
 import os
 import resource
 import statistics
-import subprocess
 import sys
 import time
+
+from _machine import run_worker  # beside this script
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -101,26 +102,6 @@ def _torch_worker(args) -> dict:
     return {"first_step_s": first, "step_s": times}
 
 
-def _run_worker(framework: str, args) -> dict:
-    command = [
-        sys.executable,
-        os.path.abspath(__file__),
-        "--worker",
-        framework,
-        *(
-            f"--{k.replace('_', '-')}={v}"
-            for k, v in vars(args).items()
-            if k not in ("worker", "rounds")
-        ),
-    ]
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    output = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
-    lines = [line for line in output.stdout.splitlines() if line.startswith("{")]
-    if output.returncode != 0 or not lines:
-        raise RuntimeError(f"{framework} worker failed:\n{output.stderr[-3000:]}")
-    return json.loads(lines[-1])
-
-
 def main() -> int:
     from adambnn_tf.config.choices import PADDINGS
 
@@ -150,7 +131,7 @@ def main() -> int:
     for round_index in range(args.rounds):
         order = ("keras", "torch") if round_index % 2 == 0 else ("torch", "keras")
         for framework in order:
-            results[framework].append(_run_worker(framework, args))
+            results[framework].append(run_worker(__file__, framework, args))
             print(f"round {round_index} {framework}: {results[framework][-1]}", flush=True)
     summary = {}
     for framework, runs in results.items():

@@ -11,21 +11,11 @@ matplotlib.use("Agg")  # files only; no display needed (and none on a training s
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from adambnn_tf._files import atomic_path  # noqa: E402
+from adambnn_tf.report.plots import save_figure  # noqa: E402
 
 __all__ = ["plot_landscapes", "plot_toy"]
 
 _COLORS = {"sgd": "tab:red", "adam": "tab:blue"}
-
-
-def _save(figure: plt.Figure, path: str | os.PathLike) -> str:
-    path = os.fspath(path)
-    try:
-        with atomic_path(path, suffix=".png") as temporary:
-            figure.savefig(temporary, format="png", dpi=110, bbox_inches="tight")
-    finally:
-        plt.close(figure)  # pyplot keeps every open figure alive until closed
-    return path
 
 
 def _steepness(surface) -> str:
@@ -79,7 +69,7 @@ def plot_landscapes(comparison, path: str | os.PathLike) -> str:
         fontsize=11,
     )
     figure.tight_layout()
-    return _save(figure, path)
+    return save_figure(figure, path)
 
 
 def _zero_gradient_directions(result) -> np.ndarray:
@@ -184,4 +174,4 @@ def plot_toy(result, path: str | os.PathLike) -> str:
         fontsize=11,
     )
     figure.tight_layout()
-    return _save(figure, path)
+    return save_figure(figure, path)

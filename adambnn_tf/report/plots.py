@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 
 import matplotlib
@@ -21,10 +22,21 @@ __all__ = [
     "plot_ff_per_step_of_runs",
     "plot_latent_histogram",
     "plot_bars",
+    "save_figure",
 ]
 
 
-def _save(figure: plt.Figure, path: str) -> str:
+def save_figure(figure: plt.Figure, path: str | os.PathLike) -> str:
+    """Writes a figure as PNG atomically and closes it (the project's plots all go through here).
+
+    # Arguments
+        figure: the matplotlib figure.
+        path: the PNG file.
+
+    # Returns
+        `path` as a string.
+    """
+    path = os.fspath(path)
     try:
         with atomic_path(path, suffix=".png") as temporary:
             figure.savefig(temporary, format="png", dpi=110, bbox_inches="tight")
@@ -83,7 +95,7 @@ def plot_curves_per_stage(
     axes.set(title=title, xlabel="epoch (stages in sequence)", ylabel=ylabel)
     axes.grid(alpha=0.3)
     axes.legend(fontsize="small")
-    return _save(figure, path)
+    return save_figure(figure, path)
 
 
 def _draw_ff_per_step(
@@ -113,7 +125,7 @@ def _finish_ff_axes(figure: plt.Figure, axes: plt.Axes, path: str, title: str) -
     axes.set(title=title, xlabel="iteration", ylabel="FF-ratio (log)")
     axes.grid(alpha=0.3, which="both")
     axes.legend(fontsize="small")
-    return _save(figure, path)
+    return save_figure(figure, path)
 
 
 def plot_ff_per_step(stages: Sequence[StageData], path: str) -> str | None:
@@ -180,7 +192,7 @@ def plot_latent_histogram(weights: np.ndarray, path: str, *, bins: int = 201) ->
         ylabel="count (log)",
     )
     axes.grid(alpha=0.3)
-    return _save(figure, path)
+    return save_figure(figure, path)
 
 
 def plot_bars(
@@ -202,4 +214,4 @@ def plot_bars(
         axes.set_xscale("log")
     axes.set(title=title, xlabel=xlabel)
     axes.grid(alpha=0.3, axis="x")
-    return _save(figure, path)
+    return save_figure(figure, path)
