@@ -28,14 +28,14 @@ from collections.abc import Mapping
 import numpy as np
 import tensorflow as tf
 
-from adambnn_tf.pytorch_conversion.convert import (
+from adambnn_tf.pytorch_conversion.pytorch import normalize_state_dict
+from adambnn_tf.pytorch_conversion.state_dict import (
     _BATCH_NORM,
     _assign_layer,
     _batch_norm_values,
     _StateDictReader,
     detect_layout,
 )
-from adambnn_tf.pytorch_conversion.pytorch import normalize_state_dict
 
 __all__ = [
     "RESNET34",
