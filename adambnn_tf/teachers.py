@@ -21,10 +21,9 @@ from __future__ import annotations
 import glob
 import os
 
-__all__ = ["NAMED_TEACHERS", "TeacherSource", "load_teacher", "resolve_teacher"]
-
 from adambnn_tf.config.choices import NAMED_TEACHERS
 
+__all__ = ["NAMED_TEACHERS", "TeacherSource", "load_teacher", "resolve_teacher"]
 _PYTORCH_SUFFIXES = (".pth", ".pth.tar", ".pt")
 
 
