@@ -77,7 +77,8 @@ class MainJobSummary:
 
 
 def build_zoo_model(model: ModelConfig, stage: int, input_shape, num_classes: int):
-    """Builds the configured zoo model for one stage (logits out).
+    """Builds the configured zoo model for one stage (logits out), with `model.weights` loaded
+    if given (a resumed run then restores its checkpoint over them).
 
     # Arguments
         model: the model section of the run configuration.
@@ -100,7 +101,7 @@ def build_zoo_model(model: ModelConfig, stage: int, input_shape, num_classes: in
         initializer=model.initializer,
         binary=model.binary,
         classifier_activation=None,  # logits, for the from_logits loss and distillation
-        weights=None,
+        weights=model.weights,
         **options,
     )
 
@@ -252,6 +253,8 @@ def run_main_job(
     config.validate()
     # Every input is read before the run directory is claimed: a bad file costs nothing.
     data = _load_data(config)
+    if config.model.weights is not None:  # fetched, hash- and fit-checked, then let go
+        build_zoo_model(config.model, 1, data.input_shape, data.num_classes)
     teacher = None
     if config.distillation.teacher is not None:
         with (strategy or tf.distribute.get_strategy()).scope():  # where the stages use it

@@ -58,6 +58,13 @@ def test_wheel_maps_zoo_and_callbacks_into_the_namespace(tmp_path):
     # The named recipes are package data: `adambnn recipes` reads them from the install.
     recipes = {name for name in names if name.startswith("adambnn_tf/config/recipes/")}
     assert {f"adambnn_tf/config/recipes/{r}.json" for r in _recipe_names()} == recipes
+    # So are the shipped pretrained weights and their manifest (`weights="fashion_mnist"`).
+    shipped = {
+        f"adambnn_tf/zoo/weights/{path.name}"
+        for path in (ROOT / "zoo" / "weights").glob("*")
+        if path.suffix in (".h5", ".json")
+    }
+    assert shipped <= names
 
     # A plain (non-editable) install imports the namespace from the installed files.
     target = tmp_path / "site"

@@ -39,7 +39,7 @@ def test_file_names_that_leave_the_cache_are_refused(registry, tmp_path, file_na
         )
     with pytest.raises(ValueError, match="file_name"):
         PretrainedWeights("https://example.org/w.h5", DIGEST, file_name)  # a direct entry
-    assert ("reactnet18", "lce", False) not in registry
+    assert ("reactnet18", "imagenet", "lce", False) not in registry
 
 
 def test_model_names_that_leave_the_cache_are_refused(registry):
@@ -58,13 +58,15 @@ def test_a_hash_mismatch_never_deletes_a_file_outside_the_cache(registry, tmp_pa
     source.write_bytes(b"published weights")
     entry = PretrainedWeights(source.as_uri(), DIGEST, "w.h5")
     object.__setattr__(entry, "file_name", "../../victim.h5")  # an entry altered after checks
-    registry[("reactnet18", "lce", False)] = entry
+    registry[("reactnet18", "imagenet", "lce", False)] = entry
     with pytest.raises(ValueError, match="file_name"):
         download_weights("reactnet18", padding="lce", include_top=False, cache_dir=str(cache))
     assert victim.read_bytes() == b"precious"
 
     # A well-named file with the wrong hash is removed from the cache, and only there.
-    registry[("reactnet18", "lce", False)] = PretrainedWeights(source.as_uri(), DIGEST, "w.h5")
+    registry[("reactnet18", "imagenet", "lce", False)] = PretrainedWeights(
+        source.as_uri(), DIGEST, "w.h5"
+    )
     with pytest.raises(ValueError, match="does not have the registered SHA-256"):
         download_weights("reactnet18", padding="lce", include_top=False, cache_dir=str(cache))
     assert not (cache / "larq" / "models" / "reactnet18" / "w.h5").exists()

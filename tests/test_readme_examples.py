@@ -29,6 +29,7 @@ class Example:
 
 
 EXAMPLES = (
+    Example("import adambnn_tf\nfrom adambnn_tf.zoo import ReActNetACompact"),
     Example("import adambnn_tf  # first"),
     Example(
         "import tensorflow as tf",
@@ -39,7 +40,7 @@ EXAMPLES = (
         },
     ),
     Example("from adambnn_tf.zoo import ReActNetA", needs="official_checkpoint", slow=True),
-    Example("from adambnn_tf.export import export", after=(2,), slow=True),
+    Example("from adambnn_tf.export import export", after=(3,), slow=True),
 )
 
 

@@ -23,7 +23,11 @@ from larq_zoo import decode_predictions, preprocess_input
 
 import adambnn_tf  # noqa: F401  (selects tf-keras and registers the custom objects)
 from adambnn_tf.zoo._blocks import SymmetricPaddingMaxPool2D, SymmetricPaddingQuantConv2D
-from adambnn_tf.zoo._pretrained import PRETRAINED_WEIGHTS, register_pretrained_weights
+from adambnn_tf.zoo._registry import (
+    PRETRAINED_WEIGHTS,
+    register_pretrained_weights,
+    registered_weights,
+)
 from adambnn_tf.zoo.reactnet18 import ReActNet18, ReActNet18Factory
 from adambnn_tf.zoo.reactnet_a import ReActNetA, ReActNetAFactory
 from adambnn_tf.zoo.reactnet_a_compact import ReActNetACompact, ReActNetACompactFactory
@@ -47,4 +51,5 @@ __all__ = [
     "decode_predictions",
     "preprocess_input",
     "register_pretrained_weights",
+    "registered_weights",
 ]

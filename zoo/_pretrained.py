@@ -1,128 +1,103 @@
-"""Pretrained weights of the zoo models: the `"imagenet"` registry, files and checkpoints.
+"""Pretrained weights of the zoo models: named files, local files and PyTorch checkpoints.
 
 `weights=` of every model accepts
 
 - `None`: random initialisation;
-- `"imagenet"`: a Keras weights file listed in `PRETRAINED_WEIGHTS`, downloaded once with
-  `tf.keras.utils.get_file` into larq-zoo's cache layout (`~/.keras/larq/models/<model>/`)
-  and checked against its SHA-256;
+- a registered name (`adambnn_tf.zoo.registered_weights(model)` lists them, e.g.
+  `"fashion_mnist"` for `ReActNetACompact`, shipped inside the package; `"imagenet"` once a
+  file is registered): the Keras weights file of `adambnn_tf.zoo._registry`, fetched once
+  with `tf.keras.utils.get_file` into larq-zoo's cache layout
+  (`~/.keras/larq/models/<model>/`) and checked against its SHA-256, after the model's
+  configuration was checked against the one the file was trained for;
 - a path to a Keras weights file (`.h5`), loaded by layer name;
 - a path to an official PyTorch checkpoint (`.pth.tar`, `.pth`, `.pt`; torchvision's state
   dict for `ResNet34`), converted on the fly with `adambnn_tf.pytorch_conversion` (needs
   `pip install adambnn-tf[torch]`).
 
 !!! warning "No published ImageNet files yet"
-    The registry is empty: no Keras weight files of these models are published yet, so
+    No Keras weight files of these models are published for ImageNet, so
     `weights="imagenet"` raises an error that says how to convert an official checkpoint.
-    Once a file is published, add it with `register_pretrained_weights` (or an entry in
-    `PRETRAINED_WEIGHTS`) giving its URL and SHA-256.
+    Once a file is published, add it with `register_pretrained_weights` giving its URL and
+    SHA-256.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from collections.abc import Mapping
+from typing import Any
 
 import tensorflow as tf
+from larq_zoo.core import utils as zoo_utils
+from larq_zoo.core.model_factory import ModelFactory
+
+from adambnn_tf.zoo._registry import (
+    PACKAGED_WEIGHTS_DIR,
+    PRETRAINED_WEIGHTS,
+    PretrainedWeights,
+    check_cache_name,
+    find_weights,
+    register_pretrained_weights,
+    registered_weights,
+)
 
 __all__ = [
     "PRETRAINED_WEIGHTS",
     "PYTORCH_CHECKPOINT_SUFFIXES",
+    "PretrainedModelFactory",
     "PretrainedWeights",
     "download_weights",
     "load_weights",
     "register_pretrained_weights",
+    "registered_weights",
     "resolve_weights",
 ]
 
 PYTORCH_CHECKPOINT_SUFFIXES = (".pth.tar", ".pth", ".pt", ".tar")
 _KERAS_WEIGHTS_SUFFIXES = (".h5", ".hdf5", ".keras")
+IMAGENET = "imagenet"
+# Factory fields besides the input shape and classes that change what a weights file means.
+_SHAPING_OPTIONS = ("width_multiplier", "small_input", "binary")
 
 
-@dataclass(frozen=True)
-class PretrainedWeights:
-    """One downloadable Keras weights file.
-
-    # Arguments
-        url: where to download it from (`https://...` or `file://...`).
-        sha256: its SHA-256 as 64 hexadecimal digits.
-        file_name: name of the file in the cache.
-    """
-
-    url: str
-    sha256: str
-    file_name: str
-
-    def __post_init__(self):
-        _check_cache_name(self.file_name, "file_name")
-
-
-def _check_cache_name(name: str, what: str) -> None:
-    """Refuses a name that would leave its cache folder: the cached file is written, and on a
-    hash mismatch deleted, at `<cache>/larq/models/<model>/<file_name>`."""
-    if (
-        not isinstance(name, str)
-        or name in ("", ".", "..")
-        or any(separator in name for separator in ("/", "\\", os.sep, os.altsep or "/"))
-    ):
-        raise ValueError(
-            f"{what} must be a plain name, without path separators or '..', so that the file "
-            f"stays in the weights cache; got {name!r}."
+def _no_entry_error(model: str, name: str, padding: str, include_top: bool) -> ValueError:
+    if name != IMAGENET:
+        return ValueError(
+            f"No weights named {name!r} are registered for {model} with padding={padding!r} "
+            f"and include_top={include_top}; registered names for {model}: "
+            f"{list(registered_weights(model)) or 'none'}."
         )
-
-
-# Keyed by (model name, padding, include_top). Empty until files are published: no Keras
-# weights of these models exist yet, and hashes must never be guessed.
-PRETRAINED_WEIGHTS: dict[tuple[str, str, bool], PretrainedWeights] = {}
-
-
-def register_pretrained_weights(
-    model: str, *, padding: str, include_top: bool, url: str, sha256: str, file_name: str
-) -> None:
-    """Adds (or replaces) the `"imagenet"` weights file of one model configuration.
-
-    !!! example
-        ```python
-        register_pretrained_weights(
-            "reactnet_a", padding="pytorch", include_top=True,
-            url="https://example.org/reactnet_a_weights.h5",
-            sha256="<64 hex digits>", file_name="reactnet_a_weights.h5",
-        )
-        ```
-
-    # Arguments
-        model: `"reactnet_a"`, `"reactnet18"` or `"resnet34"` (whose padding is always
-            `"pytorch"`).
-        padding: the padding mode the weights were trained or converted for.
-        include_top: whether the file includes the classifier.
-        url: download URL.
-        sha256: the file's SHA-256 (64 hexadecimal digits).
-        file_name: name of the file in the cache.
-
-    # Raises
-        ValueError: if `sha256` is not 64 hexadecimal digits, or `model` or `file_name` is
-            not a plain name (a path separator or `..` would write, and on a hash mismatch
-            delete, a file outside the cache).
-    """
-    _check_cache_name(model, "model")
-    digest = sha256.lower()
-    if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
-        raise ValueError(f"sha256 must be 64 hexadecimal digits, got {sha256!r}.")
-    PRETRAINED_WEIGHTS[(model, padding, include_top)] = PretrainedWeights(url, digest, file_name)
+    # ResNet-34 has PyTorch's padding only, so it takes no padding argument.
+    padding_hint = "" if model == "resnet34" else " with padding='pytorch'"
+    return ValueError(
+        f"No ImageNet weights are registered for {model} with padding={padding!r} and "
+        f"include_top={include_top} (registered names: {list(registered_weights(model))}). "
+        "No Keras weight files of the zoo models are published for ImageNet. Convert an "
+        "official PyTorch checkpoint (torchvision's for resnet34) instead: `adambnn "
+        f"convert-checkpoint model.pth.tar weights.h5 --model {model}`, then pass "
+        f"weights='weights.h5'{padding_hint} (or pass the checkpoint's path directly)."
+    )
 
 
 def download_weights(
-    model: str, *, padding: str, include_top: bool, cache_dir: str | None = None
+    model: str,
+    *,
+    name: str = IMAGENET,
+    padding: str,
+    include_top: bool,
+    cache_dir: str | None = None,
 ) -> str:
-    """Returns the local path of a registered `"imagenet"` file, downloading it if needed.
+    """Returns the local path of a registered weights file, fetching it if needed.
 
     The cache layout is larq-zoo's (`<cache_dir>/larq/models/<model>/<file>`, `cache_dir`
     defaulting to `~/.keras`). larq-zoo's own `download_pretrained_model` cannot be used as it
     is because it hard-codes the larq/zoo GitHub release URL; this calls the same
-    `tf.keras.utils.get_file` with the same cache layout.
+    `tf.keras.utils.get_file` with the same cache layout. Files shipped in the package
+    (`file://` URLs) take the same path, so a damaged copy is refused the same way.
 
     # Arguments
         model: model name, e.g. `"reactnet_a"`.
+        name: the registered name (`weights=` value), default `"imagenet"`.
         padding: padding mode of the model.
         include_top: whether the model has its classifier.
         cache_dir: cache root (default `~/.keras`).
@@ -132,25 +107,15 @@ def download_weights(
 
     # Raises
         ValueError: if no file is registered for this configuration, its model or file name
-            would leave the cache, or the downloaded file's SHA-256 does not match (the bad
+            would leave the cache, or the fetched file's SHA-256 does not match (the bad
             file is removed from the cache, and from nowhere else).
     """
-    entry = PRETRAINED_WEIGHTS.get((model, padding, include_top))
+    entry = find_weights(model, name, padding=padding, include_top=include_top)
     if entry is None:
-        available = sorted(k for k in PRETRAINED_WEIGHTS if k[0] == model)
-        # ResNet-34 has PyTorch's padding only, so it takes no padding argument.
-        padding_hint = "" if model == "resnet34" else " with padding='pytorch'"
-        raise ValueError(
-            f"No ImageNet weights are registered for {model} with padding={padding!r} and "
-            f"include_top={include_top} (registered: {available or 'none'}). No Keras weight "
-            "files of the zoo models are published yet. Convert an official PyTorch "
-            "checkpoint (torchvision's for resnet34) instead: `adambnn convert-checkpoint "
-            f"model.pth.tar weights.h5 --model {model}`, then pass weights='weights.h5'"
-            f"{padding_hint} (or pass the checkpoint's path directly)."
-        )
+        raise _no_entry_error(model, name, padding, include_top)
     # Checked again here: an entry may have been put in PRETRAINED_WEIGHTS or changed since.
-    _check_cache_name(model, "model")
-    _check_cache_name(entry.file_name, "file_name")
+    check_cache_name(model, "model")
+    check_cache_name(entry.file_name, "file_name")
     cache_subdir = os.path.join("larq", "models", model)
     try:
         return tf.keras.utils.get_file(
@@ -172,11 +137,64 @@ def download_weights(
         # Only a file directly in the cache folder is removed, whatever the name says.
         if os.path.dirname(os.path.abspath(bad_file)) == folder and os.path.isfile(bad_file):
             os.remove(bad_file)
+        fix = (
+            "The package's copy is damaged: reinstall adambnn-tf."
+            if entry.url.startswith(PACKAGED_WEIGHTS_DIR.as_uri())
+            else "The download was corrupted or the registry entry is wrong; retry, or "
+            "check the URL and hash."
+        )
         raise ValueError(
-            f"The file downloaded from {entry.url} does not have the registered SHA-256 "
-            f"{entry.sha256}; it was removed from the cache ({bad_file}). The download was "
-            "corrupted or the registry entry is wrong; retry, or check the URL and hash."
+            f"The file fetched from {entry.url} does not have the registered SHA-256 "
+            f"{entry.sha256}; it was removed from the cache ({bad_file}). {fix}"
         ) from None
+
+
+def check_configuration(
+    entry: PretrainedWeights,
+    *,
+    model: str,
+    name: str,
+    include_top: bool,
+    configuration: Mapping[str, Any],
+) -> None:
+    """Refuses a model built for another configuration than the weights file's.
+
+    Without the classifier, only the input channels of `input_shape` must match (a feature
+    extractor runs at any image size) and `num_classes` does not matter.
+
+    # Arguments
+        entry: the registered file.
+        model: the model's name.
+        name: the `weights=` value.
+        include_top: whether the model has its classifier.
+        configuration: the model's options; the keys of `entry.configuration` it has are
+            compared.
+
+    # Raises
+        ValueError: naming every option that differs, its value in the file and the model.
+    """
+    differences = []
+    for key, expected in entry.configuration.items():
+        if (key == "num_classes" and not include_top) or key not in configuration:
+            continue
+        actual = configuration[key]
+        if key == "input_shape":
+            expected, actual = tuple(expected), tuple(actual)
+            if not include_top:
+                expected, actual, key = expected[-1], actual[-1], "input channels"
+        if actual != expected:
+            differences.append(f"{key}={actual!r} (the weights: {expected!r})")
+    if differences:
+        trained_for = ", ".join(
+            f"{key}={tuple(value) if isinstance(value, list) else value!r}"
+            for key, value in entry.configuration.items()
+        )
+        raise ValueError(
+            f"weights={name!r} of {model} were trained for {trained_for}, but this model "
+            f"has {'; '.join(differences)}. Build it with the weights' values, or with "
+            "include_top=False for a feature extractor at another image size or number of "
+            "classes."
+        )
 
 
 def _is_pytorch_checkpoint(path: str) -> bool:
@@ -222,6 +240,70 @@ def _check_h5_covers_model(model: tf.keras.Model, path: str) -> None:
         )
 
 
+def _is_registered_name(weights: Any, model: str) -> bool:
+    return isinstance(weights, str) and (
+        weights == IMAGENET or weights in registered_weights(model)
+    )
+
+
+def check_weights_argument(weights: Any, model: str) -> None:
+    """Refuses a `weights=` value that is neither `None`, a registered name nor a file.
+
+    # Arguments
+        weights: the value.
+        model: the model's name.
+
+    # Raises
+        ValueError: naming the registered names of `model`.
+    """
+    if weights is None or _is_registered_name(weights, model):
+        return
+    if isinstance(weights, (str, os.PathLike)) and os.path.exists(os.fspath(weights)):
+        return
+    raise ValueError(
+        f"weights={weights!r} is neither None, a registered name for {model} "
+        f"({', '.join(map(repr, registered_weights(model))) or 'none registered'}; "
+        f"'{IMAGENET}' once registered) nor an existing file. Pass one of those names, a "
+        "Keras weights file (.h5) or an official PyTorch checkpoint (.pth.tar)."
+    )
+
+
+class PretrainedModelFactory(ModelFactory):
+    """larq-zoo's `ModelFactory`, whose `weights` also takes the registered names.
+
+    larq-zoo's `image_input` accepts only `None`, `"imagenet"` or an existing path for
+    `weights`; this one checks the value against the registry (`check_weights_argument`)
+    and hands larq-zoo's input checks `None` for another registered name: its file is
+    fetched and checked by `resolve_weights`.
+    """
+
+    @property
+    def image_input(self) -> zoo_utils.TensorType:
+        if not hasattr(self, "_image_input"):
+            check_weights_argument(self.weights, self.name)
+            weights = self.weights
+            if _is_registered_name(weights, self.name) and weights != IMAGENET:
+                weights = None
+            input_shape = zoo_utils.validate_input(
+                self.input_shape, weights, self.include_top, self.num_classes
+            )
+            self._image_input = zoo_utils.get_input_layer(input_shape, self.input_tensor)
+        return self._image_input
+
+    def weights_configuration(self) -> dict[str, Any]:
+        """The options a registered weights file is checked against (`check_configuration`):
+        the input shape, the number of classes, and the width, input stem and binarization
+        where the model has them."""
+        configuration = {
+            "input_shape": tuple(self.image_input.shape[1:]),
+            "num_classes": self.num_classes,
+        }
+        for option in _SHAPING_OPTIONS:
+            if hasattr(self, option):
+                configuration[option] = getattr(self, option)
+        return configuration
+
+
 def resolve_weights(
     weights: str | os.PathLike | None,
     *,
@@ -229,44 +311,54 @@ def resolve_weights(
     padding: str,
     include_top: bool,
     standard_configuration: bool,
+    configuration: Mapping[str, Any] | None = None,
 ) -> str | None:
     """Checks `weights` before the model is built and returns a local path (or `None`).
 
-    `"imagenet"` is looked up in the registry and downloaded (and hash-checked) here, so
-    that a missing entry fails before the model is built.
+    A registered name is looked up, checked against the model's configuration, and fetched
+    (and hash-checked) here, so that a wrong configuration or a missing entry fails before
+    the model is built.
 
     # Arguments
-        weights: `None`, `"imagenet"`, or a path to a Keras weights file or an official
-            PyTorch checkpoint.
+        weights: `None`, a registered name (`"imagenet"`, `"fashion_mnist"`, ...), or a path
+            to a Keras weights file or an official PyTorch checkpoint.
         model_name: registry name of the model, e.g. `"reactnet_a"`.
         padding: the model's padding mode.
         include_top: whether the model has its classifier.
-        standard_configuration: whether the model has the published shape (width 1, regular
-            input stem); `"imagenet"` needs it.
+        standard_configuration: whether the model has the published ImageNet shape (width 1,
+            regular input stem); `"imagenet"` needs it.
+        configuration: the model's options (`input_shape`, `num_classes`, ...) to check
+            against a registered file's.
 
     # Returns
         `None` for random initialisation, else the path of the file to load.
 
     # Raises
-        ValueError: for `"imagenet"` without a registered file, with a hash mismatch or with
-            a non-standard configuration; for a path that does not exist or whose kind is
-            unknown.
+        ValueError: for a name without a registered file, with a hash mismatch or for
+            another configuration (the message names the differing options); for a path
+            that does not exist or whose kind is unknown.
     """
     if weights is None:
         return None
-    if weights == "imagenet":
-        if not standard_configuration:
+    check_weights_argument(weights, model_name)
+    if _is_registered_name(weights, model_name):
+        if weights == IMAGENET and not standard_configuration:
             raise ValueError(
                 "weights='imagenet' needs the published configuration: width_multiplier=1.0 "
                 "and small_input=False. Use weights=None to train a small model."
             )
-        return download_weights(model_name, padding=padding, include_top=include_top)
-    path = os.fspath(weights)
-    if not os.path.exists(path):
-        raise ValueError(
-            f"weights={path!r} is neither None, 'imagenet' nor an existing file. Pass a Keras "
-            "weights file (.h5) or an official PyTorch checkpoint (.pth.tar)."
+        entry = find_weights(model_name, weights, padding=padding, include_top=include_top)
+        if entry is None:
+            raise _no_entry_error(model_name, weights, padding, include_top)
+        check_configuration(
+            entry,
+            model=model_name,
+            name=weights,
+            include_top=include_top,
+            configuration=configuration or {},
         )
+        return download_weights(model_name, name=weights, padding=padding, include_top=include_top)
+    path = os.fspath(weights)
     if not str(path).endswith(PYTORCH_CHECKPOINT_SUFFIXES + _KERAS_WEIGHTS_SUFFIXES):
         raise ValueError(
             f"Cannot tell what kind of weights file {path!r} is. Keras weights files end in "

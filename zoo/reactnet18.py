@@ -5,7 +5,6 @@ from typing import Any
 
 import tensorflow as tf
 from larq_zoo.core import utils as zoo_utils
-from larq_zoo.core.model_factory import ModelFactory
 from zookeeper import Field, factory
 
 from adambnn_tf.initializers import layer_initializers
@@ -19,7 +18,7 @@ BLOCKS_PER_LAYER = 4
 
 
 @factory
-class ReActNet18Factory(ModelFactory):
+class ReActNet18Factory(_pretrained.PretrainedModelFactory):
     """ReActNet-18 (`birealnet18` of the official ReActNet code) as a zookeeper factory.
 
     Fields beyond larq-zoo's `ModelFactory`: `stage`, `padding`, `width_multiplier`,
@@ -95,6 +94,7 @@ class ReActNet18Factory(ModelFactory):
             padding=self.padding,
             include_top=self.include_top,
             standard_configuration=self.width_multiplier == 1.0 and not self.small_input,
+            configuration=self.weights_configuration(),
         )
         widths = _blocks.channel_plan(REACTNET18_WIDTHS, self.width_multiplier)
         x = _blocks.real_conv(

@@ -5,7 +5,6 @@ from typing import Any
 
 import tensorflow as tf
 from larq_zoo.core import utils as zoo_utils
-from larq_zoo.core.model_factory import ModelFactory
 from zookeeper import Field, factory
 
 from adambnn_tf.zoo import _blocks, _pretrained
@@ -21,7 +20,7 @@ SMALL_INPUT_DOWNSAMPLING_BLOCKS = (2, 4)
 
 
 @factory
-class ReActNetAFactory(ModelFactory):
+class ReActNetAFactory(_pretrained.PretrainedModelFactory):
     """ReActNet-A ([Liu et al., 2020](https://arxiv.org/abs/2003.03488)) as a zookeeper factory.
 
     Blocks and variables follow the official `reactnet.py` (see `ReActNetA`). Fields beyond
@@ -121,6 +120,7 @@ class ReActNetAFactory(ModelFactory):
             padding=self.padding,
             include_top=self.include_top,
             standard_configuration=self.is_published_configuration(),
+            configuration=self.weights_configuration(),
         )
         stem_strides, widths, downsampling = self.block_plan()
         x = _blocks.real_conv(

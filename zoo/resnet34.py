@@ -16,7 +16,6 @@ from typing import Any
 
 import tensorflow as tf
 from larq_zoo.core import utils as zoo_utils
-from larq_zoo.core.model_factory import ModelFactory
 from zookeeper import Field, factory
 
 from adambnn_tf.initializers import check_initializer
@@ -51,7 +50,7 @@ def keras_layer_name(torch_module: str) -> str:
 
 
 @factory
-class ResNet34Factory(ModelFactory):
+class ResNet34Factory(_pretrained.PretrainedModelFactory):
     """torchvision's ResNet-34 as a zookeeper factory: fields `classifier_activation` and
     `initializer` beyond larq-zoo's `ModelFactory` (see `ResNet34`)."""
 
@@ -101,6 +100,7 @@ class ResNet34Factory(ModelFactory):
             padding="pytorch",
             include_top=self.include_top,
             standard_configuration=True,
+            configuration=self.weights_configuration(),
         )
         x = self.conv(self.image_input, STEM_WIDTH, 7, 2, "conv1")
         x = _blocks.batch_norm(x, "bn1")

@@ -1,9 +1,11 @@
-"""`adambnn evaluate MODEL`: test accuracy of a saved Keras model or an exported `.tflite`.
+"""`adambnn evaluate MODEL`: test accuracy of a saved Keras model, an exported `.tflite`, or a
+zoo model with registered pretrained weights.
 
 !!! example
     ```bash
     adambnn evaluate runs/fashion_mnist/final_model.h5
     adambnn evaluate runs/fashion_mnist/export/model.tflite --dataset fashion_mnist
+    adambnn evaluate --weights fashion_mnist
     ```
 """
 
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 
+from adambnn_tf.cli._pretrained import add_weights_options, model_or_path
 from adambnn_tf.cli.errors import CommandError
 
 __all__ = ["add_parser", "run"]
@@ -21,14 +24,21 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     of `adambnn_tf.cli`)."""
     parser = subparsers.add_parser(
         "evaluate",
-        help="test accuracy of a saved Keras model or an LCE .tflite",
+        help="test accuracy of a saved Keras model, an LCE .tflite or pretrained weights",
         description="Evaluate a model on a dataset split: a saved Keras model (.h5 or "
-        "SavedModel folder, logits or probabilities out) with Keras, or a .tflite with Larq "
-        "Compute Engine's interpreter. The model file is checked before any data is read.",
+        "SavedModel folder, logits or probabilities out) with Keras, a .tflite with Larq "
+        "Compute Engine's interpreter, or a zoo model with registered pretrained weights "
+        "(--weights). The model is checked before any data is read.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
         allow_abbrev=False,
     )
-    parser.add_argument("model", help="a .tflite file, an .h5 file or a SavedModel folder")
+    parser.add_argument(
+        "model_file",
+        metavar="MODEL",
+        nargs="?",
+        help="a .tflite file, an .h5 file or a SavedModel folder",
+    )
+    add_weights_options(parser)
     parser.add_argument("--dataset", default="fashion_mnist")
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--split", default="test")
@@ -44,7 +54,8 @@ def run(args: argparse.Namespace) -> int:
     """Prints the top-1 accuracy.
 
     Failures raise (`adambnn_tf.cli.main` prints them as one line): exit status 2 for a bad
-    option, a missing or invalid model file (a truncated `.tflite` included) or dataset,
+    option, a missing or invalid model file (a truncated `.tflite` included), unknown or
+    damaged pretrained weights, or a bad dataset,
     1 for a failure at run time.
 
     # Returns
@@ -59,11 +70,14 @@ def run(args: argparse.Namespace) -> int:
     from adambnn_tf.data import load_dataset
     from adambnn_tf.evaluation import check_model_file, dataset_arrays, predict, top1
 
-    check_model_file(args.model)  # before the dataset is read
+    model = model_or_path(args)
+    if isinstance(model, str):
+        check_model_file(model)  # before the dataset is read
+    name = f"{args.model} with weights={args.weights!r}" if args.weights else model
     data = load_dataset(
         args.dataset, args.split, batch_size=args.batch_size, data_dir=args.data_dir
     )
     images, labels = dataset_arrays(data.dataset, limit=args.limit or 0)
-    accuracy = top1(predict(args.model, images, batch_size=args.batch_size), labels)
-    print(f"{args.model}: top-1 accuracy {accuracy:.4f} on {len(labels)} {args.split} images")
+    accuracy = top1(predict(model, images, batch_size=args.batch_size), labels)
+    print(f"{name}: top-1 accuracy {accuracy:.4f} on {len(labels)} {args.split} images")
     return 0

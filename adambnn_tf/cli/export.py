@@ -4,6 +4,7 @@
     ```bash
     adambnn export stage2.h5 reactnet.tflite --strict --parity-images fashion-mnist
     adambnn export stage2_savedmodel/ reactnet_int8io.tflite --int8-io --report-json report.json
+    adambnn export --weights fashion_mnist reactnet_a_compact.tflite
     ```
 """
 
@@ -14,6 +15,7 @@ import json
 import math
 
 from adambnn_tf.cli._paths import check_output_file
+from adambnn_tf.cli._pretrained import add_weights_options, model_or_path
 from adambnn_tf.cli.errors import EXIT_FAILURE, CommandError
 
 __all__ = ["add_parser", "run"]
@@ -36,8 +38,14 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "1 refused by --strict or failed, 2 bad input (nothing written).",
         allow_abbrev=False,
     )
-    parser.add_argument("model", help="saved Keras model: SavedModel folder or .h5 file")
+    parser.add_argument(
+        "model_file",
+        metavar="MODEL",
+        nargs="?",
+        help="saved Keras model: SavedModel folder or .h5 file",
+    )
     parser.add_argument("output", help="the .tflite file to write")
+    add_weights_options(parser)
     parser.add_argument(
         "--target", choices=("arm", "xcore"), default="arm", help="LCE target (default: arm)"
     )
@@ -137,13 +145,14 @@ def run(args: argparse.Namespace) -> int:
         (the file is written all the same without `--strict`).
     """
     _check_arguments(args)
+    model = model_or_path(args)
     from adambnn_tf.export import ExportError, export
     from adambnn_tf.export.lce import write_atomically
 
     io_type = "int8" if args.int8_io else "float32"
     try:
         report = export(
-            args.model,
+            model,
             args.output,
             target=args.target,
             inference_input_type=io_type,

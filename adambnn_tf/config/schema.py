@@ -177,6 +177,12 @@ class ModelConfig(_Section):
         "the binarizers replaced by their real-valued identity; not exported to LCE)",
         negative_flag="--float-twin",
     )
+    weights: str | None = setting(
+        None,
+        "start from these weights instead of a random initialisation: a registered name "
+        "(e.g. fashion_mnist, shipped with the package) or a Keras .h5 / official checkpoint "
+        "file; they must fit the model, its input and classes",
+    )
 
 
 @dataclasses.dataclass(frozen=True)
