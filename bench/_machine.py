@@ -9,10 +9,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
+import statistics
 import subprocess
 import sys
+from collections.abc import Callable
 
-__all__ = ["cpu_description", "run_worker"]
+__all__ = ["compare_workers", "cpu_description", "run_worker", "serve_worker"]
 
 _FLAG_PREFIXES = ("avx2", "avx512", "fma", "amx")
 
@@ -69,3 +72,51 @@ def run_worker(script: str, framework: str, args: argparse.Namespace) -> dict:
     if output.returncode != 0 or not lines:
         raise RuntimeError(f"{framework} worker failed:\n{output.stderr[-3000:]}")
     return json.loads(lines[-1])
+
+
+def serve_worker(workers: dict[str, Callable[[argparse.Namespace], dict]], args) -> int:
+    """The worker side of `run_worker`: runs `workers[args.worker]` and prints its result,
+    with the process's peak resident memory, as one JSON line.
+
+    # Arguments
+        workers: framework name -> function of the parsed options returning a JSON-able dict.
+        args: the parsed options (`args.worker` names the worker).
+
+    # Returns
+        0, the process's exit status.
+    """
+    result = workers[args.worker](args)
+    # ru_maxrss is in KiB on Linux.
+    result["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps(result))
+    return 0
+
+
+def compare_workers(script: str, args: argparse.Namespace, frameworks=("keras", "torch")):
+    """Times the frameworks' workers in alternating rounds (`args.rounds`), one process each.
+
+    # Arguments
+        script: the benchmark script (`__file__`).
+        args: the parsed options, passed on to the workers.
+        frameworks: the two workers, the first one's time divided by the second's.
+
+    # Returns
+        `(summary, ratio)`: per framework the median step, median first step and peak memory
+        over all rounds, and the ratio of the medians (first framework over second).
+    """
+    results = {framework: [] for framework in frameworks}
+    for round_index in range(args.rounds):
+        order = frameworks if round_index % 2 == 0 else frameworks[::-1]
+        for framework in order:
+            results[framework].append(run_worker(script, framework, args))
+            print(f"round {round_index} {framework}: {results[framework][-1]}", flush=True)
+    summary = {
+        framework: {
+            "median_step_s": statistics.median(t for run in runs for t in run["step_s"]),
+            "first_step_s": statistics.median(run["first_step_s"] for run in runs),
+            "peak_rss_mib": max(run["peak_rss_mib"] for run in runs),
+        }
+        for framework, runs in results.items()
+    }
+    first, second = frameworks
+    return summary, summary[first]["median_step_s"] / summary[second]["median_step_s"]

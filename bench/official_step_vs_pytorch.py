@@ -27,13 +27,11 @@ import argparse
 import datetime
 import json
 import os
-import resource
 import shlex
-import statistics
 import sys
 import time
 
-from _machine import cpu_description, run_worker  # beside this script
+from _machine import compare_workers, cpu_description, serve_worker  # beside this script
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TESTS = os.path.join(HERE, "..", "tests")
@@ -218,31 +216,13 @@ def main() -> int:
     args = parser.parse_args()
 
     if args.worker:
-        worker = _keras_worker if args.worker == "keras" else _torch_worker
-        result = worker(args)
-        result["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        print(json.dumps(result))
-        return 0
+        return serve_worker({"keras": _keras_worker, "torch": _torch_worker}, args)
 
     print(f"command: python {shlex.join(['bench/official_step_vs_pytorch.py', *sys.argv[1:]])}")
     print(f"date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC")
     print(f"cpu: {cpu_description()}")
     print(f"load average at start: {' '.join(f'{v:.1f}' for v in os.getloadavg())}", flush=True)
-    results = {"keras": [], "torch": []}
-    for round_index in range(args.rounds):
-        order = ("keras", "torch") if round_index % 2 == 0 else ("torch", "keras")
-        for framework in order:
-            results[framework].append(run_worker(__file__, framework, args))
-            print(f"round {round_index} {framework}: {results[framework][-1]}", flush=True)
-    summary = {}
-    for framework, runs in results.items():
-        steps = [t for run in runs for t in run["step_s"]]
-        summary[framework] = {
-            "median_step_s": statistics.median(steps),
-            "first_step_s": statistics.median(run["first_step_s"] for run in runs),
-            "peak_rss_mib": max(run["peak_rss_mib"] for run in runs),
-        }
-    ratio = summary["keras"]["median_step_s"] / summary["torch"]["median_step_s"]
+    summary, ratio = compare_workers(__file__, args)
     print(f"load average at end: {' '.join(f'{v:.1f}' for v in os.getloadavg())}")
     print(json.dumps({"config": vars(args), "summary": summary, "keras_over_torch": ratio}))
     return 0

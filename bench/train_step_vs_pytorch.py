@@ -14,12 +14,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
-import statistics
 import sys
 import time
 
-from _machine import run_worker  # beside this script
+from _machine import compare_workers, serve_worker  # beside this script
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -120,28 +118,9 @@ def main() -> int:
     args = parser.parse_args()
 
     if args.worker:
-        worker = _keras_worker if args.worker == "keras" else _torch_worker
-        result = worker(args)
-        # ru_maxrss is in KiB on Linux.
-        result["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        print(json.dumps(result))
-        return 0
+        return serve_worker({"keras": _keras_worker, "torch": _torch_worker}, args)
 
-    results = {"keras": [], "torch": []}
-    for round_index in range(args.rounds):
-        order = ("keras", "torch") if round_index % 2 == 0 else ("torch", "keras")
-        for framework in order:
-            results[framework].append(run_worker(__file__, framework, args))
-            print(f"round {round_index} {framework}: {results[framework][-1]}", flush=True)
-    summary = {}
-    for framework, runs in results.items():
-        steps = [t for run in runs for t in run["step_s"]]
-        summary[framework] = {
-            "median_step_s": statistics.median(steps),
-            "first_step_s": statistics.median(run["first_step_s"] for run in runs),
-            "peak_rss_mib": max(run["peak_rss_mib"] for run in runs),
-        }
-    ratio = summary["keras"]["median_step_s"] / summary["torch"]["median_step_s"]
+    summary, ratio = compare_workers(__file__, args)
     print(json.dumps({"config": vars(args), "summary": summary, "keras_over_torch": ratio}))
     return 0
 
