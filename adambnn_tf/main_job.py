@@ -146,6 +146,7 @@ def _load_data(config: RunConfig) -> _Data:
             data.dataset,
             "train",
             augment=data.augment,
+            crop_padding=None if data.random_crop else 0,
             shuffle=True,
             repeat=False,
             drop_remainder=True,

@@ -175,6 +175,21 @@ def test_augmentation_shifts_and_flips_but_keeps_content(small_fashion_mnist_dir
         assert found
 
 
+@pytest.mark.needs_fashion_mnist
+def test_augmentation_without_the_crop_only_flips(small_fashion_mnist_dir):
+    options = dict(batch_size=40, data_dir=small_fashion_mnist_dir)
+    original = next(iter(data.load_dataset("fashion_mnist", "test", **options).dataset))[0]
+    flipped_only = data.load_dataset(
+        "fashion_mnist", "test", augment=True, crop_padding=0, **options
+    )
+    changed = next(iter(flipped_only.dataset))[0].numpy()
+    original = original.numpy()
+    same = [np.array_equal(c, o) for c, o in zip(changed, original, strict=True)]
+    mirrored = [np.array_equal(c, o[:, ::-1]) for c, o in zip(changed, original, strict=True)]
+    assert all(s or m for s, m in zip(same, mirrored, strict=True))
+    assert 5 < sum(mirrored) < 35  # about half of the 40 are flipped
+
+
 def test_tfds_dataset_not_prepared_is_a_clear_error(tmp_path):
     with pytest.raises(data.DatasetNotPreparedError, match="cifar10 is not prepared in"):
         data.load_dataset("cifar10", "train", batch_size=8, data_dir=tmp_path)

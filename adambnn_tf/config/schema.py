@@ -200,6 +200,12 @@ class DataConfig(_Section):
     augment: bool = setting(
         True, "training augmentation (random crop and flip)", negative_flag="--no-augment"
     )
+    random_crop: bool = setting(
+        True,
+        "the random crop (after zero padding) of the augmentation of small images; off "
+        "leaves the random horizontal flip only",
+        negative_flag="--no-random-crop",
+    )
     imagenet_pipeline: str = setting(
         "larq_zoo",
         "preprocessing of ImageNet-style sources (imagenet2012, image folders)",

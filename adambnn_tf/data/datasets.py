@@ -306,12 +306,14 @@ def _preprocessor(
 
 
 def _batch_preprocessor(
-    spec: DatasetSpec, image_size: int | None, augment: bool
+    spec: DatasetSpec, image_size: int | None, augment: bool, crop_padding: int | None = None
 ) -> tuple[Callable[[tf.Tensor, tf.Tensor], tf.Tensor], tuple[int, ...]]:
     """Returns `preprocess(batch, seed) -> batch` for small fixed-size images, and its shape."""
     height, _, channels = spec.image_shape
     out_shape = (image_size, image_size, channels) if image_size else spec.image_shape
-    padding = spec.crop_padding * (image_size or height) // height
+    if crop_padding is None:
+        crop_padding = spec.crop_padding
+    padding = crop_padding * (image_size or height) // height
 
     def preprocess_small(images, seed):
         images = preprocessing.normalize(images, spec.mean, spec.std)
@@ -340,6 +342,7 @@ def load_dataset(
     imagenet_pipeline: str = "larq_zoo",
     lighting: float = 0.1,
     validation_examples: int = 0,
+    crop_padding: int | None = None,
 ) -> LoadedDataset:
     """Loads a split of a dataset as batches of preprocessed `(image, label)`.
 
@@ -407,6 +410,9 @@ def load_dataset(
             `"train"` is then the rest, and split `"validation"` the held-out images, so that
             choices are made without the test split (in-memory datasets only, e.g. the local
             Fashion-MNIST files).
+        crop_padding: the zero padding of the random crop of `augment` on small images
+            (`None`: the dataset's, e.g. 2 pixels for Fashion-MNIST; 0: no crop, the random
+            flip only).
 
     # Returns
         A `LoadedDataset`: the batched `dataset` with `num_classes`, `input_shape`,
@@ -480,7 +486,7 @@ def load_dataset(
     # images of any size one at a time, before batching.
     per_batch = spec is not None and not spec.imagenet_style
     if per_batch:
-        preprocess, input_shape = _batch_preprocessor(spec, image_size, augment)
+        preprocess, input_shape = _batch_preprocessor(spec, image_size, augment, crop_padding)
     else:
         preprocess, input_shape = _preprocessor(
             spec, image_size, augment, imagenet_pipeline, lighting

@@ -1,0 +1,211 @@
+"""The Fashion-MNIST BNN to ship, chosen on a validation split, over seeds, with its float twin.
+
+Issue 18. Every run is a main-job run (`adambnn_tf.main_job.run_main_job`, what `adambnn
+train` runs) from the `fashion-mnist` recipe with a fixed class-stratified validation split of
+5,000 training images (`data.validation_examples`): training validates on it, the test split is
+read once per run, at its end, and no choice below looks at the test split.
+
+Phases, all resumable (a run whose `results.json` exists is done; an interrupted one resumes
+from its last epoch; run the same command again):
+
+1. `choose`: each recipe of `CANDIDATES` with seed 0; the best validation top-1 is chosen.
+2. `seeds`: the chosen recipe with `SEEDS`, the BNN and its float twin (`model.binary=False`:
+   the same architecture, binarizers replaced by their real-valued identity, the same recipe
+   and budget).
+3. `table`: reads every finished run and writes `OUT_DIR/runs.md` and `OUT_DIR/summary.json`:
+   per run the validation and test top-1 and the training minutes, per model the mean and
+   spread over seeds, the BNN's gap to its twin, and the seed to ship (best validation).
+
+Then ship the chosen seed: `python bench/ship_pretrained.py RUNS_DIR/<run> --name
+fashion_mnist --command "..."` (the command `summary.json` records).
+
+!!! example
+    ```bash
+    python bench/pretrained_fashion_mnist.py --runs-dir runs/pretrained --out-dir bench/pretrained
+    python bench/pretrained_fashion_mnist.py --phase table --runs-dir runs/pretrained
+    ```
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+
+from _machine import cpu_description  # beside this script
+
+import adambnn_tf  # noqa: F401  (selects tf-keras before TensorFlow is imported)
+from adambnn_tf._files import write_atomically
+from adambnn_tf.config import RunConfig, recipe
+
+VALIDATION_EXAMPLES = 5000
+SEEDS = (0, 1, 2)
+CANDIDATES: dict[str, dict] = {
+    # The recipe as it is (10 + 5 epochs, Adam 2e-3 and 3e-3, label smoothing 0.1, no
+    # augmentation), on 55,000 images.
+    "recipe": {},
+    # The rate the Table-1 campaign chose on this split (one-step, 1 epoch), in both stages.
+    "lr8e-3": {"stage1.learning_rate": 8e-3, "stage2.learning_rate": 8e-3},
+    # With the random horizontal flip (no crop): augmentation that keeps every pixel.
+    "lr8e-3_flip": {
+        "stage1.learning_rate": 8e-3,
+        "stage2.learning_rate": 8e-3,
+        "data.augment": True,
+        "data.random_crop": False,
+    },
+}
+"""Overrides of the `fashion-mnist` recipe, in the order they run."""
+
+
+def candidate_config(overrides: dict, output_dir: str, seed: int, binary: bool = True):
+    """One run: the recipe, the validation split, a candidate's overrides, seed and model."""
+    return recipe("fashion-mnist").with_overrides(
+        {
+            "data.validation_examples": VALIDATION_EXAMPLES,
+            "output.progress": False,
+            **overrides,
+            "output_dir": output_dir,
+            "training.seed": seed,
+            "model.binary": binary,
+        }
+    )
+
+
+def _results(run_dir: str) -> dict | None:
+    path = os.path.join(run_dir, "results.json")
+    if not os.path.exists(path):
+        return None
+    with open(path) as file:
+        return json.load(file)
+
+
+def run(config: RunConfig) -> dict:
+    """Runs (or resumes) one run unless it is finished; returns its results."""
+    from adambnn_tf.main_job import run_main_job
+
+    if _results(config.output_dir) is None:
+        run_main_job(config)
+    return _results(config.output_dir)
+
+
+def chosen_candidate(runs_dir: str) -> str:
+    """The candidate with the best validation top-1 (seed 0); every one must be finished."""
+    scores = {}
+    for name in CANDIDATES:
+        results = _results(os.path.join(runs_dir, "choose", name))
+        if results is None:
+            raise RuntimeError(f"candidate {name} is not finished; run --phase choose first.")
+        scores[name] = results["validation_accuracy"]
+    return max(scores, key=scores.get)
+
+
+def _seed_dir(runs_dir: str, model: str, seed: int, chosen: str) -> str:
+    if (model, seed) == ("bnn", 0):  # the chosen candidate's own run: the same configuration
+        return os.path.join(runs_dir, "choose", chosen)
+    return os.path.join(runs_dir, "seeds", f"{model}_s{seed}")
+
+
+def _spread(values: list[float]) -> dict:
+    return {
+        "mean": statistics.mean(values),
+        "min": min(values),
+        "max": max(values),
+        "stdev": statistics.stdev(values) if len(values) > 1 else 0.0,
+    }
+
+
+def summarize(runs_dir: str) -> dict:
+    """Every finished run's numbers, the spread per model and the seed to ship (the chosen
+    candidate's run is the BNN's seed 0)."""
+    rows = []
+    for name in CANDIDATES:
+        results = _results(os.path.join(runs_dir, "choose", name))
+        if results:
+            rows.append({"phase": "choose", "run": name, "seed": 0, **results})
+    try:
+        chosen = chosen_candidate(runs_dir)
+    except RuntimeError:
+        chosen = None
+    for model in ("bnn", "twin") if chosen else ():
+        for seed in SEEDS:
+            results = _results(_seed_dir(runs_dir, model, seed, chosen))
+            if results:
+                rows.append({"phase": "seeds", "run": model, "seed": seed, **results})
+    summary = {"cpu": cpu_description(), "chosen": chosen, "rows": rows}
+    for model in ("bnn", "twin"):
+        finished = [r for r in rows if r["phase"] == "seeds" and r["run"] == model]
+        if finished:
+            summary[model] = {
+                "seeds": len(finished),
+                "test": _spread([r["test_accuracy"] for r in finished]),
+                "validation": _spread([r["validation_accuracy"] for r in finished]),
+                "minutes": _spread([r["training_minutes"]["total"] for r in finished]),
+            }
+    if "bnn" in summary and "twin" in summary:
+        summary["gap_to_twin"] = summary["twin"]["test"]["mean"] - summary["bnn"]["test"]["mean"]
+    bnn = [r for r in rows if r["phase"] == "seeds" and r["run"] == "bnn"]
+    if len(bnn) == len(SEEDS):
+        summary["ship_seed"] = max(bnn, key=lambda r: r["validation_accuracy"])["seed"]
+    return summary
+
+
+def _table(summary: dict) -> str:
+    lines = [
+        "| phase | run | seed | validation top-1 | test top-1 | training minutes |",
+        "|---|---|---|---|---|---|",
+    ]
+    for row in summary["rows"]:
+        lines.append(
+            f"| {row['phase']} | {row['run']} | {row['seed']} | "
+            f"{100 * row['validation_accuracy']:.2f} | {100 * row['test_accuracy']:.2f} | "
+            f"{row['training_minutes']['total']:.1f} |"
+        )
+    for model in ("bnn", "twin"):
+        if model in summary:
+            test = summary[model]["test"]
+            lines.append(
+                f"\n{model}: test top-1 mean {100 * test['mean']:.2f} over "
+                f"{summary[model]['seeds']} seeds (min {100 * test['min']:.2f}, max "
+                f"{100 * test['max']:.2f}, stdev {100 * test['stdev']:.2f})"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def write_table(runs_dir: str, out_dir: str) -> dict:
+    """Writes `runs.md` and `summary.json` in `out_dir`; returns the summary."""
+    summary = summarize(runs_dir)
+    os.makedirs(out_dir, exist_ok=True)
+    write_atomically(os.path.join(out_dir, "runs.md"), _table(summary).encode())
+    text = json.dumps(summary, indent=2) + "\n"
+    write_atomically(os.path.join(out_dir, "summary.json"), text.encode())
+    print(_table(summary), flush=True)
+    return summary
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--phase", choices=("all", "choose", "seeds", "table"), default="all")
+    parser.add_argument("--runs-dir", default=os.path.join("runs", "pretrained"))
+    parser.add_argument("--out-dir", default=os.path.join("bench", "pretrained"))
+    args = parser.parse_args(argv)
+    print(f"CPU: {cpu_description()}", flush=True)
+    if args.phase in ("all", "choose"):
+        for name, overrides in CANDIDATES.items():
+            run(candidate_config(overrides, os.path.join(args.runs_dir, "choose", name), 0))
+            write_table(args.runs_dir, args.out_dir)
+    if args.phase in ("all", "seeds"):
+        chosen = chosen_candidate(args.runs_dir)
+        print(f"recipe chosen on validation: {chosen} {CANDIDATES[chosen]}", flush=True)
+        for seed in SEEDS:
+            for model, binary in (("bnn", True), ("twin", False)):
+                output_dir = _seed_dir(args.runs_dir, model, seed, chosen)
+                run(candidate_config(CANDIDATES[chosen], output_dir, seed, binary))
+                write_table(args.runs_dir, args.out_dir)
+    if args.phase == "table":
+        write_table(args.runs_dir, args.out_dir)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
