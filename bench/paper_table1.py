@@ -17,10 +17,12 @@ Phases, all resumable (an arm whose `results.json` exists is done; an interrupte
 from its last epoch; run the same command again):
 
 1. `sweep`: the learning rates of Adam and of SGD (momentum 0.9), chosen on the validation
-   split: one-step, weight decay 0, `SWEEP_EPOCHS` epoch(s) per candidate.
-2. `arms`: Table 1's arms, the decades above it, the extra seeds, SGD, in `ARMS` order.
-3. `table`: reads every finished arm, writes `OUT_DIR/summary.json`, `OUT_DIR/table1.md` and
-   the figures (the project's report plots).
+   split: one-step, weight decay 0, `SWEEP_EPOCHS` epoch(s) per candidate; for the BNN, then
+   for its float twin (`model.binary=False`, issue 21).
+2. `arms`: Table 1's arms, the decades above it, the extra seeds, SGD, and Adam against SGD on
+   the float twin, in `ARMS` order.
+3. `table`: reads every finished arm, writes `OUT_DIR/summary.json`, `OUT_DIR/table1.md` (with
+   the Adam-against-SGD table of both networks) and the figures (the project's report plots).
 
 Besides the main job's logs, each epoch records per arm: the mean |latent weight|, the share
 of latent weights below 1e-3 in magnitude, and the size of the decay term next to the gradient
@@ -70,6 +72,12 @@ class Arm:
     weight_decay: tuple[float, float]
     seed: int = 0
     epochs: tuple[int, int] | None = None  # default: EPOCHS split by scheme
+    binary: bool = True  # False: the float twin (`model.binary=False`), issue 21
+
+    @property
+    def rate_key(self) -> str:
+        """The key of its learning rate in `chosen_learning_rates`."""
+        return self.optimizer if self.binary else f"twin_{self.optimizer}"
 
     def stage_epochs(self) -> tuple[int, int]:
         if self.epochs is not None:
@@ -82,11 +90,13 @@ class Arm:
         if self.scheme == "two-step":
             e1, e2 = self.stage_epochs()
             return f"Two-step, Step1 {wd1:g}, Step2 {wd2:g} ({e1} + {e2} epochs)"
+        if not self.binary:
+            return f"Float twin, {self.optimizer}, wd {wd2:g}"
         return f"One-step {self.optimizer}, wd {wd2:g}"
 
 
-def _one(name, wd, optimizer="adam", seed=0):
-    return Arm(f"{name}_s{seed}", "one-step", optimizer, (0.0, wd), seed)
+def _one(name, wd, optimizer="adam", seed=0, binary=True):
+    return Arm(f"{name}_s{seed}", "one-step", optimizer, (0.0, wd), seed, binary=binary)
 
 
 def _two(name, wd, seed=0, epochs=None):
@@ -108,6 +118,13 @@ ARMS = (
     _two("twostep_wd5e-6", 5e-6, seed=1),
     _one("onestep_wd0", 0.0, seed=1),
     _two("twostep_wd5e-6_paper_budget", 5e-6, epochs=(EPOCHS, EPOCHS)),
+    # Issue 21: Adam against SGD on the float twin, at the same budget, each with the rate
+    # chosen on validation for the twin, and a second seed of each side of the contrast.
+    _one("twin_adam_wd0", 0.0, binary=False),
+    _one("twin_sgd_wd0", 0.0, optimizer="sgd", binary=False),
+    _one("sgd_onestep_wd0", 0.0, optimizer="sgd", seed=1),
+    _one("twin_adam_wd0", 0.0, seed=1, binary=False),
+    _one("twin_sgd_wd0", 0.0, optimizer="sgd", seed=1, binary=False),
 )
 """The arms, most telling first (the campaign spans sessions)."""
 
@@ -131,7 +148,7 @@ def base_config() -> RunConfig:
 
 def arm_config(arm: Arm, output_dir: str, learning_rates: dict[str, float]) -> RunConfig:
     e1, e2 = arm.stage_epochs()
-    rate = learning_rates[arm.optimizer]
+    rate = learning_rates[arm.rate_key]
     return base_config().with_overrides(
         {
             "output_dir": output_dir,
@@ -144,6 +161,7 @@ def arm_config(arm: Arm, output_dir: str, learning_rates: dict[str, float]) -> R
             "training.scheme": arm.scheme,
             "training.optimizer": arm.optimizer,
             "training.seed": arm.seed,
+            "model.binary": arm.binary,
         }
     )
 
@@ -212,27 +230,41 @@ def _read_json(path: str) -> dict:
         return json.load(file)
 
 
+def _sweep_arms():
+    """The sweep's runs: each optimizer's rates, for the BNN and for its float twin."""
+    for binary in (True, False):
+        for optimizer, rates in SWEEP_RATES.items():
+            for rate in rates:
+                arm = Arm(
+                    "sweep",
+                    "one-step",
+                    optimizer,
+                    (0.0, 0.0),
+                    epochs=(1, SWEEP_EPOCHS),
+                    binary=binary,
+                )
+                yield arm, rate, f"{arm.rate_key}_lr{rate:g}"
+
+
 def chosen_learning_rates(runs_dir: str) -> dict[str, float]:
-    """The rate of each optimizer with the best final validation top-1 in the sweep."""
-    chosen = {}
-    for optimizer, rates in SWEEP_RATES.items():
-        scores = {}
-        for rate in rates:
-            path = os.path.join(runs_dir, "sweep", f"{optimizer}_lr{rate:g}", "results.json")
-            if os.path.exists(path):
-                scores[rate] = _read_json(path)["validation_accuracy"]
-        if len(scores) < len(rates):
-            raise RuntimeError(f"the {optimizer} sweep is not finished; run --phase sweep first.")
-        chosen[optimizer] = max(scores, key=scores.get)
-    return chosen
+    """The rate with the best final validation top-1 in the sweep, per optimizer and network
+    (keys `adam`, `sgd`, `twin_adam`, `twin_sgd`); a grid not finished yet has no key."""
+    scores: dict[str, dict[float, float | None]] = {}
+    for arm, rate, name in _sweep_arms():
+        path = os.path.join(runs_dir, "sweep", name, "results.json")
+        score = _read_json(path)["validation_accuracy"] if os.path.exists(path) else None
+        scores.setdefault(arm.rate_key, {})[rate] = score
+    return {
+        key: max(grid, key=grid.get)
+        for key, grid in scores.items()
+        if all(score is not None for score in grid.values())
+    }
 
 
 def sweep(runs_dir: str) -> None:
-    for optimizer, rates in SWEEP_RATES.items():
-        for rate in rates:
-            arm = Arm("sweep", "one-step", optimizer, (0.0, 0.0), epochs=(1, SWEEP_EPOCHS))
-            output_dir = os.path.join(runs_dir, "sweep", f"{optimizer}_lr{rate:g}")
-            run_arm(arm_config(arm, output_dir, {optimizer: rate}))
+    for arm, rate, name in _sweep_arms():
+        output_dir = os.path.join(runs_dir, "sweep", name)
+        run_arm(arm_config(arm, output_dir, {arm.rate_key: rate}))
 
 
 def _ff_steps(run_dir: str, stage: str) -> np.ndarray:
@@ -348,6 +380,38 @@ def saturation_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def _adam_sgd_side(rows: list[dict], prefix: str) -> list[dict]:
+    return [row for row in rows if row["arm"].rsplit("_s", 1)[0] == prefix]
+
+
+def adam_sgd_table(rows: list[dict]) -> str:
+    """Adam against SGD (one-step, no weight decay, each at its rate chosen on validation) on
+    the BNN and on its float twin: each side's top-1 per seed and mean, and Adam minus SGD."""
+    lines = [
+        "| network | Adam: test top-1 per seed (mean) | SGD: test top-1 per seed (mean) "
+        "| Adam - SGD, test (validation) |",
+        "|---|---|---|---|",
+    ]
+    for network, adam, sgd in (
+        ("BNN", "onestep_wd0", "sgd_onestep_wd0"),
+        ("float twin", "twin_adam_wd0", "twin_sgd_wd0"),
+    ):
+        sides = [_adam_sgd_side(rows, adam), _adam_sgd_side(rows, sgd)]
+        cells, means = [], []
+        for side in sides:
+            tests = [100 * row["test_top1"] for row in side]
+            vals = [100 * row["validation_top1"] for row in side]
+            means.append((np.mean(tests), np.mean(vals)) if side else None)
+            shown = ", ".join(f"{t:.2f}" for t in tests)
+            cells.append(f"{shown} ({np.mean(tests):.2f})" if side else "-")
+        difference = "-"
+        if all(means):
+            (adam_test, adam_val), (sgd_test, sgd_val) = means
+            difference = f"{adam_test - sgd_test:+.2f} ({adam_val - sgd_val:+.2f})"
+        lines.append(f"| {network} | {cells[0]} | {cells[1]} | {difference} |")
+    return "\n".join(lines)
+
+
 def write_table(runs_dir: str, out_dir: str) -> list[dict]:
     from adambnn_tf.report.layout import read_run
     from adambnn_tf.report.plots import plot_ff_per_step_of_runs, plot_latent_histogram
@@ -370,7 +434,7 @@ def write_table(runs_dir: str, out_dir: str) -> list[dict]:
         )
     summary = {"cpu": cpu_description(), "date": time.strftime("%Y-%m-%d"), "rows": rows}
     write_atomically(os.path.join(out_dir, "summary.json"), json.dumps(summary, indent=1))
-    markdown = f"{table(rows)}\n\n{saturation_table(rows)}\n"
+    markdown = f"{table(rows)}\n\n{saturation_table(rows)}\n\n{adam_sgd_table(rows)}\n"
     write_atomically(os.path.join(out_dir, "table1.md"), markdown)
     print(markdown)
     return rows
@@ -391,6 +455,10 @@ def main(argv=None) -> int:
         print(f"learning rates chosen on validation: {rates}", flush=True)
         for arm in ARMS:
             if not args.only or arm.name in args.only:
+                if arm.rate_key not in rates:
+                    raise RuntimeError(
+                        f"the {arm.rate_key} sweep is not finished; run --phase sweep first."
+                    )
                 run_arm(arm_config(arm, os.path.join(args.runs_dir, arm.name), rates))
                 write_table(args.runs_dir, args.out_dir)
     if args.phase == "table":
