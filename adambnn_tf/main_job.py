@@ -42,7 +42,7 @@ from adambnn_tf.training.progress import ConciseProgress
 from adambnn_tf.training.teacher import train_teacher
 from adambnn_tf.training.two_stage import TwoStageTraining
 
-__all__ = ["MainJobSummary", "build_zoo_model", "run_main_job", "tuning_trial"]
+__all__ = ["MainJobSummary", "build_zoo_model", "float32_copy", "run_main_job", "tuning_trial"]
 
 
 @dataclasses.dataclass
@@ -78,7 +78,8 @@ class MainJobSummary:
 
 def build_zoo_model(model: ModelConfig, stage: int, input_shape, num_classes: int):
     """Builds the configured zoo model for one stage (logits out), with `model.weights` loaded
-    if given (a resumed run then restores its checkpoint over them).
+    if given (a resumed run then restores its checkpoint over them), in the dtype policy
+    `model.precision` (a mixed policy's logits cast to float32).
 
     # Arguments
         model: the model section of the run configuration.
@@ -92,18 +93,53 @@ def build_zoo_model(model: ModelConfig, stage: int, input_shape, num_classes: in
     from adambnn_tf import zoo
 
     function_name, options = MODELS[model.name]
-    return getattr(zoo, function_name)(
-        input_shape=tuple(input_shape),
-        num_classes=num_classes,
-        stage=stage,
-        width_multiplier=model.width_multiplier,
-        padding=model.padding,
-        initializer=model.initializer,
-        binary=model.binary,
-        classifier_activation=None,  # logits, for the from_logits loss and distillation
-        weights=model.weights,
-        **options,
+    # Keras gives each layer the global policy when it is built, so it is set for the build.
+    previous = tf.keras.mixed_precision.global_policy()
+    tf.keras.mixed_precision.set_global_policy(model.precision)
+    try:
+        built = getattr(zoo, function_name)(
+            input_shape=tuple(input_shape),
+            num_classes=num_classes,
+            stage=stage,
+            width_multiplier=model.width_multiplier,
+            padding=model.padding,
+            initializer=model.initializer,
+            binary=model.binary,
+            classifier_activation=None,  # logits, for the from_logits loss and distillation
+            weights=model.weights,
+            **options,
+        )
+    finally:
+        tf.keras.mixed_precision.set_global_policy(previous)
+    if model.precision == "float32":
+        return built
+    # Keras' advice for mixed policies: the loss and metrics see float32 logits.
+    logits = tf.keras.layers.Activation("linear", dtype="float32", name="logits_float32")
+    return tf.keras.Model(built.input, logits(built.output), name=built.name)
+
+
+def float32_copy(model: ModelConfig, trained: tf.keras.Model, stage: int = 2) -> tf.keras.Model:
+    """The trained model in float32, for evaluation, saving and export (the same if it is).
+
+    # Arguments
+        model: the model section of the run configuration.
+        trained: the trained model (of `model.precision`).
+        stage: the stage it was built for.
+
+    # Returns
+        `trained` itself for `float32`, else a float32 build with its weights (the variables
+        of a mixed policy are float32 already).
+    """
+    if model.precision == "float32":
+        return trained
+    copy = build_zoo_model(
+        dataclasses.replace(model, precision="float32", weights=None),
+        stage,
+        trained.input_shape[1:],
+        trained.output_shape[-1],
     )
+    copy.set_weights(trained.get_weights())
+    return copy
 
 
 @dataclasses.dataclass
@@ -316,7 +352,7 @@ def run_main_job(
         if result is not None:
             histories[os.path.basename(result.directory)] = result.history
             write_history(result.directory, result.history)
-    final_model = results[-1].model
+    final_model = float32_copy(config.model, results[-1].model)
     # Compiled without the training loss, so that the saved file reloads without custom
     # objects for it.
     final_model.compile(metrics=["accuracy"], loss=None)

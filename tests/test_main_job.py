@@ -182,3 +182,40 @@ def test_the_float_twin_trains_with_the_same_recipe(tmp_path):
     assert not any(key.startswith("saturation") for key in history)
     results = json.loads((run_dir / "results.json").read_text())
     assert results["tflite_path"] is None and not (run_dir / "export").exists()  # nothing binary
+
+
+@pytest.mark.needs_fashion_mnist
+def test_a_bfloat16_run_trains_in_bfloat16_and_saves_float32(tmp_path):
+    import tensorflow as tf
+
+    from adambnn_tf.config import RunConfig
+    from adambnn_tf.evaluation import load_keras_model
+    from adambnn_tf.main_job import build_zoo_model, float32_copy
+
+    config = RunConfig().with_overrides({"model.precision": "mixed_bfloat16"})
+    model = build_zoo_model(config.model, 2, (28, 28, 1), 10)
+    assert model.get_layer("block1_conv3x3").compute_dtype == "bfloat16"
+    assert model.output.dtype == tf.float32  # the loss sees float32 logits
+    assert all(v.dtype == tf.float32 for v in model.weights)
+    assert tf.keras.mixed_precision.global_policy().name == "float32"  # restored
+    copy = float32_copy(config.model, model)
+    assert copy.get_layer("block1_conv3x3").compute_dtype == "float32"
+    for a, b in zip(model.get_weights(), copy.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+    run_dir = tmp_path / "bf16"
+    flags = [*TINY_RUN, "--set", "model.precision=mixed_bfloat16"]
+    assert main(["train", "--output-dir", str(run_dir), *flags]) == 0
+    saved = load_keras_model(run_dir / "final_model.h5")
+    assert {layer.compute_dtype for layer in saved.layers if layer.weights} == {"float32"}
+    results = json.loads((run_dir / "results.json").read_text())
+    assert results["tflite_accuracy"] is not None  # the float32 copy exported with LCE
+
+
+def test_bfloat16_with_distillation_is_refused():
+    from adambnn_tf.config import ConfigError, RunConfig
+
+    with pytest.raises(ConfigError, match="not supported with distillation"):
+        RunConfig().with_overrides(
+            {"model.precision": "mixed_bfloat16", "distillation.teacher_epochs": 1}
+        ).validate()

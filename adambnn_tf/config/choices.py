@@ -16,6 +16,7 @@ __all__ = [
     "NAMED_TEACHERS",
     "OPTIMIZERS",
     "PADDINGS",
+    "PRECISIONS",
     "SCHEDULES",
     "SCHEMES",
     "STAGE2_INITS",
@@ -69,6 +70,10 @@ of the whole training (stage 1's for two-step: the paper's quantity)."""
 PADDINGS = ("lce", "pytorch")
 """The zoo models' padding: `lce` (one-padding that LCE's binary kernels run natively) or
 `pytorch` (the official code's zero padding, for converted PyTorch checkpoints)."""
+
+PRECISIONS = ("float32", "mixed_bfloat16")
+"""Keras dtype policies of the trained models: `float32`, or `mixed_bfloat16` (bfloat16
+computations, float32 variables; faster on CPUs with AVX512-BF16 or AMX)."""
 
 INITIALIZERS = ("keras", "pytorch")
 """Kernel initialisers of the zoo models: Keras' glorot-uniform, or PyTorch's defaults

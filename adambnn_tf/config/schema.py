@@ -36,6 +36,7 @@ from adambnn_tf.config.choices import (
     NAMED_TEACHERS,
     OPTIMIZERS,
     PADDINGS,
+    PRECISIONS,
     SCHEDULES,
     SCHEMES,
     STAGE2_INITS,
@@ -176,6 +177,13 @@ class ModelConfig(_Section):
         "binary activations and weights; off trains the float twin (the same architecture with "
         "the binarizers replaced by their real-valued identity; not exported to LCE)",
         negative_flag="--float-twin",
+    )
+    precision: str = setting(
+        "float32",
+        "the dtype policy the model trains in: mixed_bfloat16 computes in bfloat16 with float32 "
+        "variables (opt-in, for CPUs with AVX512-BF16 or AMX); the saved and exported final "
+        "model is float32 either way",
+        choices=PRECISIONS,
     )
     weights: str | None = setting(
         None,
@@ -424,6 +432,12 @@ class RunConfig(_Section):
                 "train one (distillation.teacher_epochs), not both."
             )
         self._check_teacher()
+        if self.model.precision != "float32" and (self.distils or self.distillation.teacher_epochs):
+            raise ConfigError(
+                f"model.precision={self.model.precision!r} is not supported with distillation "
+                "(the teacher's float32 outputs against the student's); drop the teacher or use "
+                "model.precision='float32'."
+            )
         one_step = self.training.scheme == "one-step"
         if self.distillation.stage2_teacher and one_step:
             raise ConfigError(
