@@ -93,9 +93,12 @@ def build_zoo_model(model: ModelConfig, stage: int, input_shape, num_classes: in
     from adambnn_tf import zoo
 
     function_name, options = MODELS[model.name]
-    # Keras gives each layer the global policy when it is built, so it is set for the build.
+    # Keras gives each layer the global policy when it is built, so a mixed one is set for the
+    # build; "float32" leaves the policy as it is (a float64 parity test sets its own).
+    mixed = model.precision != "float32"
     previous = tf.keras.mixed_precision.global_policy()
-    tf.keras.mixed_precision.set_global_policy(model.precision)
+    if mixed:
+        tf.keras.mixed_precision.set_global_policy(model.precision)
     try:
         built = getattr(zoo, function_name)(
             input_shape=tuple(input_shape),
@@ -110,8 +113,9 @@ def build_zoo_model(model: ModelConfig, stage: int, input_shape, num_classes: in
             **options,
         )
     finally:
-        tf.keras.mixed_precision.set_global_policy(previous)
-    if model.precision == "float32":
+        if mixed:
+            tf.keras.mixed_precision.set_global_policy(previous)
+    if not mixed:
         return built
     # Keras' advice for mixed policies: the loss and metrics see float32 logits.
     logits = tf.keras.layers.Activation("linear", dtype="float32", name="logits_float32")
