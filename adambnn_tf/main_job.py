@@ -216,6 +216,18 @@ def _training_minutes(histories: dict[str, dict[str, list[float]]]) -> dict[str,
     return minutes
 
 
+def _training_images(
+    histories: dict[str, dict[str, list[float]]], images_per_epoch: int
+) -> dict[str, int]:
+    """Training images seen per phase and in all, the machine-independent training budget
+    (`training_minutes` is this machine's)."""
+    images = {
+        name: len(history.get("loss", [])) * images_per_epoch for name, history in histories.items()
+    }
+    images["total"] = sum(images.values())
+    return images
+
+
 def _trained_teacher(config: RunConfig, data: _Data, strategy) -> tuple[tf.keras.Model, dict]:
     """Trains (or, when done before, restores) the run's `ResNetTeacher`."""
     from adambnn_tf.zoo import ResNetTeacher
@@ -389,6 +401,9 @@ def run_main_job(
             "test_accuracy": summary.test_accuracy,
             "validation_accuracy": summary.validation_accuracy,
             "training_minutes": summary.training_minutes,
+            "training_images": _training_images(
+                histories, data.steps_per_epoch * config.data.batch_size
+            ),
             "tflite_accuracy": summary.tflite_accuracy,
             "keras_accuracy_on_export_examples": summary.keras_accuracy_on_export_examples,
             "tflite_path": summary.tflite_path,

@@ -26,6 +26,8 @@ def test_train_exports_reports_and_resumes(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert f"Everything is in {run_dir}" in printed
     results = json.loads((run_dir / "results.json").read_text())
+    # 1 epoch per stage of the 64 training images in 2 batches of 32.
+    assert results["training_images"] == {"stage1": 64, "stage2": 64, "total": 128}
     for stage in ("stage1", "stage2"):
         history = json.loads((run_dir / stage / "history.json").read_text())
         assert len(history["loss"]) == 1 and len(history["ff_ratio"]) == 1
