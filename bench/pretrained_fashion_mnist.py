@@ -31,13 +31,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 
 from _machine import cpu_description  # beside this script
+from _runs import results_of, run_once, spread  # beside this script
 
 import adambnn_tf  # noqa: F401  (selects tf-keras before TensorFlow is imported)
 from adambnn_tf._files import write_atomically
-from adambnn_tf.config import RunConfig, recipe
+from adambnn_tf.config import recipe
 
 VALIDATION_EXAMPLES = 5000
 SEEDS = (0, 1, 2)
@@ -72,28 +72,11 @@ def candidate_config(overrides: dict, output_dir: str, seed: int, binary: bool =
     )
 
 
-def _results(run_dir: str) -> dict | None:
-    path = os.path.join(run_dir, "results.json")
-    if not os.path.exists(path):
-        return None
-    with open(path) as file:
-        return json.load(file)
-
-
-def run(config: RunConfig) -> dict:
-    """Runs (or resumes) one run unless it is finished; returns its results."""
-    from adambnn_tf.main_job import run_main_job
-
-    if _results(config.output_dir) is None:
-        run_main_job(config)
-    return _results(config.output_dir)
-
-
 def chosen_candidate(runs_dir: str) -> str:
     """The candidate with the best validation top-1 (seed 0); every one must be finished."""
     scores = {}
     for name in CANDIDATES:
-        results = _results(os.path.join(runs_dir, "choose", name))
+        results = results_of(os.path.join(runs_dir, "choose", name))
         if results is None:
             raise RuntimeError(f"candidate {name} is not finished; run --phase choose first.")
         scores[name] = results["validation_accuracy"]
@@ -106,21 +89,12 @@ def _seed_dir(runs_dir: str, model: str, seed: int, chosen: str) -> str:
     return os.path.join(runs_dir, "seeds", f"{model}_s{seed}")
 
 
-def _spread(values: list[float]) -> dict:
-    return {
-        "mean": statistics.mean(values),
-        "min": min(values),
-        "max": max(values),
-        "stdev": statistics.stdev(values) if len(values) > 1 else 0.0,
-    }
-
-
 def summarize(runs_dir: str) -> dict:
     """Every finished run's numbers, the spread per model and the seed to ship (the chosen
     candidate's run is the BNN's seed 0)."""
     rows = []
     for name in CANDIDATES:
-        results = _results(os.path.join(runs_dir, "choose", name))
+        results = results_of(os.path.join(runs_dir, "choose", name))
         if results:
             rows.append({"phase": "choose", "run": name, "seed": 0, **results})
     try:
@@ -129,7 +103,7 @@ def summarize(runs_dir: str) -> dict:
         chosen = None
     for model in ("bnn", "twin") if chosen else ():
         for seed in SEEDS:
-            results = _results(_seed_dir(runs_dir, model, seed, chosen))
+            results = results_of(_seed_dir(runs_dir, model, seed, chosen))
             if results:
                 rows.append({"phase": "seeds", "run": model, "seed": seed, **results})
     summary = {"cpu": cpu_description(), "chosen": chosen, "rows": rows}
@@ -138,9 +112,9 @@ def summarize(runs_dir: str) -> dict:
         if finished:
             summary[model] = {
                 "seeds": len(finished),
-                "test": _spread([r["test_accuracy"] for r in finished]),
-                "validation": _spread([r["validation_accuracy"] for r in finished]),
-                "minutes": _spread([r["training_minutes"]["total"] for r in finished]),
+                "test": spread([r["test_accuracy"] for r in finished]),
+                "validation": spread([r["validation_accuracy"] for r in finished]),
+                "minutes": spread([r["training_minutes"]["total"] for r in finished]),
             }
     if "bnn" in summary and "twin" in summary:
         summary["gap_to_twin"] = summary["twin"]["test"]["mean"] - summary["bnn"]["test"]["mean"]
@@ -192,7 +166,7 @@ def main(argv=None) -> int:
     print(f"CPU: {cpu_description()}", flush=True)
     if args.phase in ("all", "choose"):
         for name, overrides in CANDIDATES.items():
-            run(candidate_config(overrides, os.path.join(args.runs_dir, "choose", name), 0))
+            run_once(candidate_config(overrides, os.path.join(args.runs_dir, "choose", name), 0))
             write_table(args.runs_dir, args.out_dir)
     if args.phase in ("all", "seeds"):
         chosen = chosen_candidate(args.runs_dir)
@@ -200,7 +174,7 @@ def main(argv=None) -> int:
         for seed in SEEDS:
             for model, binary in (("bnn", True), ("twin", False)):
                 output_dir = _seed_dir(args.runs_dir, model, seed, chosen)
-                run(candidate_config(CANDIDATES[chosen], output_dir, seed, binary))
+                run_once(candidate_config(CANDIDATES[chosen], output_dir, seed, binary))
                 write_table(args.runs_dir, args.out_dir)
     if args.phase == "table":
         write_table(args.runs_dir, args.out_dir)
