@@ -133,6 +133,8 @@ def test_cli_weights_option_builds_the_registered_configuration(published, capsy
     assert "not both" in capsys.readouterr().err
     assert main(["evaluate"]) == 2
     assert "--weights NAME" in capsys.readouterr().err
+    assert main(["evaluate", "model.h5", "--model", "reactnet_a_compact"]) == 2
+    assert "names the zoo model of --weights" in capsys.readouterr().err
 
     from adambnn_tf.cli._pretrained import build_pretrained
 

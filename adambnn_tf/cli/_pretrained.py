@@ -35,8 +35,7 @@ def add_weights_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--model",
         choices=tuple(MODELS),
-        default=RunConfig().model.name,
-        help="the zoo model of --weights",
+        help=f"the zoo model of --weights (default: {RunConfig().model.name})",
     )
 
 
@@ -103,7 +102,13 @@ def model_or_path(args: argparse.Namespace):
         raise CommandError(
             f"give a MODEL file ({args.model_file}) or --weights {args.weights}, not both"
         )
+    if args.model and not args.weights:
+        raise CommandError(
+            f"--model {args.model} names the zoo model of --weights",
+            "add --weights NAME, or drop --model to use the MODEL file",
+        )
     if args.weights:
+        args.model = args.model or RunConfig().model.name
         return build_pretrained(args.model, args.weights)
     if not args.model_file:
         raise CommandError(
