@@ -48,6 +48,7 @@ import time
 import numpy as np
 import tensorflow as tf
 from _machine import cpu_description  # beside this script
+from paper_table1_verdicts import verdict_table  # beside this script
 
 import adambnn_tf  # noqa: F401  (selects tf-keras before TensorFlow is imported)
 from adambnn_tf._files import write_atomically
@@ -434,7 +435,10 @@ def write_table(runs_dir: str, out_dir: str) -> list[dict]:
         )
     summary = {"cpu": cpu_description(), "date": time.strftime("%Y-%m-%d"), "rows": rows}
     write_atomically(os.path.join(out_dir, "summary.json"), json.dumps(summary, indent=1))
-    markdown = f"{table(rows)}\n\n{saturation_table(rows)}\n\n{adam_sgd_table(rows)}\n"
+    markdown = (
+        f"{table(rows)}\n\n{saturation_table(rows)}\n\n{adam_sgd_table(rows)}\n\n"
+        f"{verdict_table(rows)}\n"
+    )
     write_atomically(os.path.join(out_dir, "table1.md"), markdown)
     print(markdown)
     return rows

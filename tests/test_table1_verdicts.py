@@ -1,0 +1,61 @@
+"""`bench/paper_table1_verdicts.py`: each claim's verdict follows its rule, against the seed
+spread (issue 17)."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+from paper_table1_verdicts import seed_spread, verdicts  # noqa: E402  (a bench module)
+
+
+def _row(arm, test, ff=1e-3, c2i=0.5, saturation=0.3):
+    return {
+        "arm": arm,
+        "test_top1": test,
+        "ff_stage2_mean": ff,
+        "c2i_from_init": c2i,
+        "saturation_first_binary_layer": [0.1, saturation],
+    }
+
+
+def _verdict(rows, claim_start):
+    (entry,) = [v for v in verdicts(rows) if v["claim"].startswith(claim_start)]
+    return entry["verdict"]
+
+
+def test_the_seed_spread_is_the_largest_range_over_seeded_arms():
+    rows = [
+        _row("onestep_wd0_s0", 0.920),
+        _row("onestep_wd0_s1", 0.925),
+        _row("sgd_onestep_wd0_s0", 0.900),
+        _row("sgd_onestep_wd0_s1", 0.902),
+        _row("onestep_wd5e-6_s0", 0.990),  # one seed: no range
+    ]
+    assert abs(seed_spread(rows, "test_top1") - 0.005) < 1e-12
+    assert seed_spread(rows[2:3], "test_top1") is None
+
+
+def test_a_difference_counts_only_beyond_the_spread():
+    adam = [_row("onestep_wd0_s0", 0.920), _row("onestep_wd0_s1", 0.925)]
+    # Without SGD the claim is pending; with one SGD seed 2 points lower it is reproduced.
+    assert _verdict(adam, "4a.") == "pending"
+    assert _verdict([*adam, _row("sgd_onestep_wd0_s0", 0.902)], "4a.") == "reproduced"
+    # 0.3 points lower is within the 0.5-point spread: inconclusive.
+    assert _verdict([*adam, _row("sgd_onestep_wd0_s0", 0.9195)], "4a.") == "inconclusive"
+    # SGD 1 point better: not reproduced.
+    assert _verdict([*adam, _row("sgd_onestep_wd0_s0", 0.9325)], "4a.") == "not reproduced"
+    # One seed everywhere: no spread, so at best inconclusive.
+    lone = [_row("onestep_wd0_s0", 0.92), _row("sgd_onestep_wd0_s0", 0.80)]
+    assert _verdict(lone, "4a.") == "inconclusive"
+
+
+def test_the_decay_order_needs_every_step_of_it():
+    seeds = [_row("onestep_wd0_s0", 0.92, ff=1e-4), _row("onestep_wd0_s1", 0.92, ff=2e-4)]
+    ordered = [
+        *seeds,
+        _row("onestep_wd5e-6_s0", 0.92, ff=1e-3),
+        _row("onestep_wd1e-5_s0", 0.92, ff=2e-3),
+    ]
+    assert _verdict(ordered, "1a.") == "reproduced"  # gaps 8.5e-4 and 1e-3 > spread 1e-4
+    ordered[-1] = _row("onestep_wd1e-5_s0", 0.92, ff=5e-4)  # 1e-5 flips less than 5e-6
+    assert _verdict(ordered, "1a.") == "not reproduced"
