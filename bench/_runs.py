@@ -6,11 +6,12 @@ they import this module as `_runs`.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import statistics
 
-__all__ = ["results_of", "run_once", "spread"]
+__all__ = ["campaign_parser", "results_of", "run_once", "spread"]
 
 
 def results_of(run_dir: str) -> dict | None:
@@ -60,3 +61,24 @@ def spread(values: list[float]) -> dict:
         "max": max(values),
         "stdev": statistics.stdev(values) if len(values) > 1 else 0.0,
     }
+
+
+def campaign_parser(
+    doc: str, phases: tuple[str, ...], name: str, out_name: str | None = None
+) -> argparse.ArgumentParser:
+    """The options every campaign takes: `--phase`, `--runs-dir` and `--out-dir`.
+
+    # Arguments
+        doc: the script's docstring (its first line describes the parser).
+        phases: the phases besides `all` and `table`, in the order they run.
+        name: the campaign's folder under `runs/` (and under `bench/`, unless `out_name`).
+        out_name: its results' folder under `bench/`, if not `name`.
+
+    # Returns
+        The parser, to which a script may add its own options.
+    """
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--phase", choices=("all", *phases, "table"), default="all")
+    parser.add_argument("--runs-dir", default=os.path.join("runs", name))
+    parser.add_argument("--out-dir", default=os.path.join("bench", out_name or name))
+    return parser

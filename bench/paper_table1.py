@@ -38,7 +38,6 @@ validation batch).
 
 from __future__ import annotations
 
-import argparse
 import csv
 import dataclasses
 import json
@@ -48,6 +47,7 @@ import time
 import numpy as np
 import tensorflow as tf
 from _machine import cpu_description  # beside this script
+from _runs import campaign_parser  # beside this script
 from paper_table1_verdicts import verdict_table  # beside this script
 
 import adambnn_tf  # noqa: F401  (selects tf-keras before TensorFlow is imported)
@@ -445,10 +445,7 @@ def write_table(runs_dir: str, out_dir: str) -> list[dict]:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--phase", choices=("all", "sweep", "arms", "table"), default="all")
-    parser.add_argument("--runs-dir", default=os.path.join("runs", "table1"))
-    parser.add_argument("--out-dir", default=os.path.join("bench", "paper_table1"))
+    parser = campaign_parser(__doc__, ("sweep", "arms"), "table1", "paper_table1")
     parser.add_argument("--only", nargs="*", help="run only these arms (names of ARMS)")
     args = parser.parse_args(argv)
     print(f"CPU: {cpu_description()}", flush=True)

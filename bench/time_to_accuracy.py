@@ -24,12 +24,11 @@ Phases, all resumable (run the same command again):
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 
 from _machine import cpu_description  # beside this script
-from _runs import results_of, run_once  # beside this script
+from _runs import campaign_parser, results_of, run_once  # beside this script
 
 import adambnn_tf  # noqa: F401  (selects tf-keras before TensorFlow is imported)
 from adambnn_tf._files import write_atomically
@@ -148,10 +147,7 @@ def write_table(runs_dir: str, out_dir: str) -> dict:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--phase", choices=("all", "choose", "final", "table"), default="all")
-    parser.add_argument("--runs-dir", default=os.path.join("runs", "time_to_93"))
-    parser.add_argument("--out-dir", default=os.path.join("bench", "time_to_93"))
+    parser = campaign_parser(__doc__, ("choose", "final"), "time_to_93")
     args = parser.parse_args(argv)
     print(f"CPU: {cpu_description()}", flush=True)
     if args.phase in ("all", "choose"):
