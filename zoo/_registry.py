@@ -37,6 +37,7 @@ __all__ = [
     "packaged_weights",
     "register_pretrained_weights",
     "registered_weights",
+    "weights_named",
 ]
 
 PACKAGED_WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
@@ -152,6 +153,24 @@ def registered_weights(model: str) -> tuple[str, ...]:
         The sorted names (`weights=` values) with at least one entry for `model`.
     """
     return tuple(sorted({key[1] for key in PRETRAINED_WEIGHTS if key[0] == model}))
+
+
+def weights_named(model: str, name: str) -> list[tuple[str, PretrainedWeights]]:
+    """The files with the classifier that `weights=name` loads for a model, with the padding
+    each was trained for (what a model must be built with to fit them).
+
+    # Arguments
+        model: the zoo model's name.
+        name: the `weights=` value.
+
+    # Returns
+        `(padding, entry)` pairs, empty if none is registered.
+    """
+    return [
+        (key[2], entry)
+        for key, entry in PRETRAINED_WEIGHTS.items()
+        if key[:2] == (model, name) and key[3]
+    ]
 
 
 def find_weights(

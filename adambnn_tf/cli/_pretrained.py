@@ -54,13 +54,10 @@ def build_pretrained(model: str, weights: str):
             message lists the registered names).
     """
     from adambnn_tf import zoo
+    from adambnn_tf.zoo._registry import weights_named
 
     function_name, options = MODELS[model]
-    entries = [
-        (key[2], entry)
-        for key, entry in zoo.PRETRAINED_WEIGHTS.items()
-        if key[:2] == (model, weights) and key[3]
-    ]
+    entries = weights_named(model, weights)
     if not entries:
         raise CommandError(
             f"no pretrained weights named {weights!r} are registered for {model}",
