@@ -48,7 +48,7 @@ import numpy as np
 import tensorflow as tf
 from _machine import cpu_description  # beside this script
 from _runs import campaign_parser  # beside this script
-from paper_table1_verdicts import verdict_table  # beside this script
+from paper_table1_verdicts import arm_prefix, verdict_table  # beside this script
 
 import adambnn_tf  # noqa: F401  (selects tf-keras before TensorFlow is imported)
 from adambnn_tf._files import write_atomically
@@ -382,7 +382,7 @@ def saturation_table(rows: list[dict]) -> str:
 
 
 def _adam_sgd_side(rows: list[dict], prefix: str) -> list[dict]:
-    return [row for row in rows if row["arm"].rsplit("_s", 1)[0] == prefix]
+    return [row for row in rows if arm_prefix(row) == prefix]
 
 
 def adam_sgd_table(rows: list[dict]) -> str:

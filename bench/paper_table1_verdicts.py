@@ -24,12 +24,13 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["seed_spread", "verdict_table", "verdicts"]
+__all__ = ["arm_prefix", "seed_spread", "verdict_table", "verdicts"]
 
 _METRICS = ("test_top1", "ff_stage2_mean", "c2i_from_init", "final_saturation")
 
 
-def _prefix(row: dict) -> str:
+def arm_prefix(row: dict) -> str:
+    """The arm's name without its seed (`onestep_wd0_s1` -> `onestep_wd0`)."""
     return row["arm"].rsplit("_s", 1)[0]
 
 
@@ -54,13 +55,13 @@ def seed_spread(rows: list[dict], metric: str) -> float | None:
     for row in rows:
         value = _value(row, metric)
         if value is not None:
-            by_arm.setdefault(_prefix(row), []).append(value)
+            by_arm.setdefault(arm_prefix(row), []).append(value)
     ranges = [max(v) - min(v) for v in by_arm.values() if len(v) > 1]
     return max(ranges) if ranges else None
 
 
 def _mean(rows: list[dict], prefix: str, metric: str) -> float | None:
-    values = [_value(r, metric) for r in rows if _prefix(r) == prefix]
+    values = [_value(r, metric) for r in rows if arm_prefix(r) == prefix]
     values = [v for v in values if v is not None]
     return float(np.mean(values)) if values else None
 
@@ -75,7 +76,7 @@ def _judge(differences: list[float], spread: float | None) -> str:
 
 
 def _needs(rows: list[dict], *prefixes: str) -> bool:
-    finished = {_prefix(r) for r in rows}
+    finished = {arm_prefix(r) for r in rows}
     return all(p in finished for p in prefixes)
 
 
