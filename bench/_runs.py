@@ -11,7 +11,7 @@ import json
 import os
 import statistics
 
-__all__ = ["campaign_parser", "results_of", "run_once", "spread"]
+__all__ = ["campaign_parser", "results_of", "run_once", "spread", "write_outputs"]
 
 
 def results_of(run_dir: str) -> dict | None:
@@ -82,3 +82,20 @@ def campaign_parser(
     parser.add_argument("--runs-dir", default=os.path.join("runs", name))
     parser.add_argument("--out-dir", default=os.path.join("bench", out_name or name))
     return parser
+
+
+def write_outputs(out_dir: str, markdown: str, summary: dict) -> None:
+    """Writes a campaign's `runs.md` and `summary.json` (atomically) and prints the table.
+
+    # Arguments
+        out_dir: the campaign's results folder (created if needed).
+        markdown: the table, ending with a newline.
+        summary: what `summary.json` holds.
+    """
+    from adambnn_tf._files import write_atomically
+
+    os.makedirs(out_dir, exist_ok=True)
+    write_atomically(os.path.join(out_dir, "runs.md"), markdown.encode())
+    text = json.dumps(summary, indent=2) + "\n"
+    write_atomically(os.path.join(out_dir, "summary.json"), text.encode())
+    print(markdown, end="", flush=True)

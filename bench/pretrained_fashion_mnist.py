@@ -28,14 +28,12 @@ fashion_mnist --command "..."` (the command `summary.json` records).
 
 from __future__ import annotations
 
-import json
 import os
 
 from _machine import cpu_description  # beside this script
-from _runs import campaign_parser, results_of, run_once, spread  # beside this script
+from _runs import campaign_parser, results_of, run_once, spread, write_outputs  # beside this script
 
 import adambnn_tf  # noqa: F401  (selects tf-keras before TensorFlow is imported)
-from adambnn_tf._files import write_atomically
 from adambnn_tf.config import recipe
 
 VALIDATION_EXAMPLES = 5000
@@ -148,11 +146,7 @@ def _table(summary: dict) -> str:
 def write_table(runs_dir: str, out_dir: str) -> dict:
     """Writes `runs.md` and `summary.json` in `out_dir`; returns the summary."""
     summary = summarize(runs_dir)
-    os.makedirs(out_dir, exist_ok=True)
-    write_atomically(os.path.join(out_dir, "runs.md"), _table(summary).encode())
-    text = json.dumps(summary, indent=2) + "\n"
-    write_atomically(os.path.join(out_dir, "summary.json"), text.encode())
-    print(_table(summary), flush=True)
+    write_outputs(out_dir, _table(summary), summary)
     return summary
 
 

@@ -28,10 +28,9 @@ import json
 import os
 
 from _machine import cpu_description  # beside this script
-from _runs import campaign_parser, results_of, run_once  # beside this script
+from _runs import campaign_parser, results_of, run_once, write_outputs  # beside this script
 
 import adambnn_tf  # noqa: F401  (selects tf-keras before TensorFlow is imported)
-from adambnn_tf._files import write_atomically
 from adambnn_tf.config import RunConfig, recipe
 
 TARGET = 0.93
@@ -137,12 +136,7 @@ def write_table(runs_dir: str, out_dir: str) -> dict:
             f"| {100 * row['test_accuracy']:.2f} |"
         )
     summary = {"cpu": cpu_description(), "target": TARGET, "rows": rows}
-    os.makedirs(out_dir, exist_ok=True)
-    write_atomically(os.path.join(out_dir, "runs.md"), ("\n".join(lines) + "\n").encode())
-    write_atomically(
-        os.path.join(out_dir, "summary.json"), (json.dumps(summary, indent=2) + "\n").encode()
-    )
-    print("\n".join(lines), flush=True)
+    write_outputs(out_dir, "\n".join(lines) + "\n", summary)
     return summary
 
 
