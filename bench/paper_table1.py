@@ -48,7 +48,7 @@ import numpy as np
 import tensorflow as tf
 from _machine import cpu_description  # beside this script
 from _runs import campaign_parser  # beside this script
-from paper_table1_verdicts import arm_prefix, verdict_table  # beside this script
+from paper_table1_verdicts import arm_prefix, histogram_peaks, verdict_table  # beside this script
 
 import adambnn_tf  # noqa: F401  (selects tf-keras before TensorFlow is imported)
 from adambnn_tf._files import write_atomically
@@ -61,6 +61,8 @@ VALIDATION_EXAMPLES = 5000
 SWEEP_RATES = {"adam": (1e-3, 2e-3, 4e-3, 8e-3), "sgd": (0.003, 0.01, 0.03, 0.1, 0.3)}
 """Each grid was widened once, where its first best (Adam 4e-3, SGD 0.03) lay on its edge."""
 SMALL_WEIGHT = 1e-3
+CLIP_EDGE = 0.99
+"""Latent weights at least this large sit at the edge of the binarizer's gradient (|w| <= 1)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -112,12 +114,13 @@ ARMS = (
     _one("onestep_wd1e-5", 1e-5),
     _two("twostep_wd1e-5", 1e-5),
     _one("onestep_wd-1e-7", -1e-7),
-    _one("onestep_wd1e-4", 1e-4),
-    _one("onestep_wd1e-3", 1e-3),
-    _two("twostep_wd1e-4", 1e-4),
+    # The second seeds before the decades: every verdict waits on the seed spread.
     _one("onestep_wd5e-6", 5e-6, seed=1),
     _two("twostep_wd5e-6", 5e-6, seed=1),
     _one("onestep_wd0", 0.0, seed=1),
+    _one("onestep_wd1e-4", 1e-4),
+    _one("onestep_wd1e-3", 1e-3),
+    _two("twostep_wd1e-4", 1e-4),
     _two("twostep_wd5e-6_paper_budget", 5e-6, epochs=(EPOCHS, EPOCHS)),
     # Issue 21: Adam against SGD on the float twin, at the same budget, each with the rate
     # chosen on validation for the twin, and a second seed of each side of the contrast.
@@ -165,12 +168,6 @@ def arm_config(arm: Arm, output_dir: str, learning_rates: dict[str, float]) -> R
             "model.binary": arm.binary,
         }
     )
-
-
-def _decay_to_gradient(decay: float, variable, gradient) -> float:
-    """mean|wd w| / mean|g| of one variable: the coupled decay term next to the gradient."""
-    gradient_size = max(float(tf.reduce_mean(tf.abs(gradient))), 1e-30)
-    return abs(decay) * float(tf.reduce_mean(tf.abs(variable))) / gradient_size
 
 
 class LatentWeightStatistics(tf.keras.callbacks.Callback):
@@ -311,6 +308,11 @@ def _c2i_from_stage_start(run_dir: str, config: RunConfig) -> float | None:
     return float(np.mean(np.concatenate([s.ravel() for s in same])))
 
 
+def _final_latent_weights(run_dir: str) -> np.ndarray:
+    with np.load(os.path.join(run_dir, "latent_weights_final.npz")) as final:
+        return np.concatenate([final[name].ravel() for name in final.files])
+
+
 def collect(arm: Arm, run_dir: str) -> dict:
     """One arm's row: accuracies, FF, C2I both ways, saturation, latent-weight statistics."""
     config = RunConfig.load(os.path.join(run_dir, "run.json"))
@@ -322,6 +324,7 @@ def collect(arm: Arm, run_dir: str) -> dict:
     ff2 = _ff_steps(run_dir, "stage2")
     ff_all = np.concatenate([_ff_steps(run_dir, "stage1"), ff2])
     saturation_key = _first_binarizer_key(stage2)
+    final_weights = _final_latent_weights(run_dir)
     return {
         "arm": arm.name,
         "label": arm.label,
@@ -341,6 +344,9 @@ def collect(arm: Arm, run_dir: str) -> dict:
         "saturation_key": saturation_key,
         "latent_abs_mean": [*(stage1 or {}).get("latent_abs_mean", []), *stage2["latent_abs_mean"]],
         "latent_small_share": stage2["latent_small_share"][-1],
+        "latent_peaks": histogram_peaks(final_weights),
+        # The weight binarizer's gradient vanishes beyond |w| = 1 (the clipped STE).
+        "latent_share_at_clip": float(np.mean(np.abs(final_weights) >= CLIP_EDGE)),
         # The decayed stage's: stage 1 of a two-step arm, stage 2 of a one-step arm.
         "decay_to_gradient": (stage1 or stage2)["decay_to_gradient"],
         "training_minutes": results["training_minutes"]["total"],
@@ -353,12 +359,17 @@ def _fmt(value, digits=4) -> str:
     return f"{value:.{digits}g}" if isinstance(value, float) else str(value)
 
 
+def _peak_positions(peaks: list[dict]) -> str:
+    return ", ".join(f"{peak['position']:+.2f}" for peak in peaks)
+
+
 def table(rows: list[dict]) -> str:
     lines = [
         "| arm | seed | lr | FF stage 2 (mean) | FF all | C2I from init | C2I from stage start "
         "| val top-1 | test top-1 | mean abs w (end) | share abs w < 1e-3 "
+        f"| share abs w >= {CLIP_EDGE:g} | peaks of the final latent weights "
         "| decay/grad (end of the decayed stage) |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         lines.append(
@@ -367,6 +378,8 @@ def table(rows: list[dict]) -> str:
             f"| {_fmt(row['c2i_from_init'])} | {_fmt(row['c2i_from_stage_start'])} "
             f"| {100 * row['validation_top1']:.2f} | {100 * row['test_top1']:.2f} "
             f"| {_fmt(row['latent_abs_mean'][-1], 3)} | {_fmt(row['latent_small_share'], 3)} "
+            f"| {_fmt(row['latent_share_at_clip'], 3)} "
+            f"| {_peak_positions(row['latent_peaks'])} "
             f"| {_fmt(row['decay_to_gradient'][-1], 3)} |"
         )
     return "\n".join(lines)
@@ -426,9 +439,10 @@ def write_table(runs_dir: str, out_dir: str) -> list[dict]:
         rows.append(collect(arm, run_dir))
         stages_of[f"{arm.name}"] = read_run(run_dir).stages
         if arm.name in ("onestep_wd0_s0", "sgd_onestep_wd0_s0"):
-            with np.load(os.path.join(run_dir, "latent_weights_final.npz")) as final:
-                weights = np.concatenate([final[name].ravel() for name in final.files])
-            plot_latent_histogram(weights, os.path.join(out_dir, f"latent_{arm.optimizer}.png"))
+            plot_latent_histogram(
+                _final_latent_weights(run_dir),
+                os.path.join(out_dir, f"latent_{arm.optimizer}.png"),
+            )
     if stages_of:
         plot_ff_per_step_of_runs(
             stages_of, os.path.join(out_dir, "ff_per_iteration.png"), smooth=20

@@ -11,8 +11,15 @@ fixed rule, so that the verdicts do not move with the reader's hopes:
   `not reproduced`: at least one goes the other way by more than the spread; `inconclusive`:
   otherwise; `pending`: an arm the claim needs has not finished.
 
-Claim 5 (three peaks of the latent weights after long Adam training) is judged by eye on the
-histograms; its row gives the numbers to judge by.
+Two claims are judged by fixed thresholds instead, because they are about a state, not a
+difference between arms:
+
+- Claim 2a, frozen signs: `reproduced` when the negative decay's FF-ratio is below a tenth of
+  the undecayed arm's and its C2I-ratio is at least 0.9 (the paper: FF 1.07e-7 against
+  2.86e-4, C2I 0.974); otherwise `not reproduced`.
+- Claim 5, three peaks: `reproduced` when the final latent weights of every Adam, wd-0 seed
+  have exactly three peaks (`histogram_peaks`): two of opposite sign whose magnitudes differ by
+  less than 10%, and one within 10% of that magnitude of 0; otherwise `not reproduced`.
 
 !!! example
     ```python
@@ -24,9 +31,86 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["arm_prefix", "seed_spread", "verdict_table", "verdicts"]
+__all__ = ["arm_prefix", "histogram_peaks", "seed_spread", "verdict_table", "verdicts"]
 
 _METRICS = ("test_top1", "ff_stage2_mean", "c2i_from_init", "final_saturation")
+FROZEN_FF_FRACTION = 0.1
+FROZEN_C2I = 0.9
+PEAK_BINS = 201
+
+
+def histogram_peaks(
+    values: np.ndarray,
+    bins: int = PEAK_BINS,
+    min_share: float = 1e-4,
+    min_prominence: float = float(np.log10(3.0)),
+) -> list[dict]:
+    """The peaks of a histogram of `values`, counted on a log scale.
+
+    A bin is a peak when no neighbour is higher, it holds at least `min_share` of the values,
+    and its prominence (its log10 count above the higher of the lowest points on either side
+    before a higher bin or the edge) is at least `min_prominence` (default: 3 times its
+    valleys). The log scale is why: the side peaks of latent weights hold a small share of
+    them, a thousand times below the central peak, yet stand out of their neighbourhood.
+    The range is 1.1 times the largest magnitude, so a peak at the extremes has a valley on
+    both sides.
+
+    # Arguments
+        values: the values, any shape.
+        bins: the number of bins.
+        min_share: the smallest share of the values a peak's bin holds.
+        min_prominence: the smallest prominence, in decades.
+
+    # Returns
+        One dict per peak, left to right: `position` (the bin's centre), `count`,
+        `prominence` and `bin_width`.
+
+    !!! example
+        ```python
+        weights = np.concatenate([np.random.normal(0, 0.2, 100_000), np.full(300, 1.0)])
+        [p["position"] for p in histogram_peaks(weights)]  # about [0.0, 1.0]
+        ```
+    """
+    values = np.asarray(values, dtype=np.float64).ravel()
+    limit = 1.1 * float(np.max(np.abs(values)))
+    counts, edges = np.histogram(values, bins, range=(-limit, limit))
+    height = np.log10(counts + 1.0)
+    peaks = []
+    for i in range(bins):
+        if counts[i] < min_share * values.size:
+            continue
+        if (i > 0 and height[i - 1] > height[i]) or (i + 1 < bins and height[i + 1] >= height[i]):
+            continue
+        left = i
+        while left > 0 and height[left - 1] <= height[i]:
+            left -= 1
+        right = i
+        while right + 1 < bins and height[right + 1] <= height[i]:
+            right += 1
+        valleys = [height[left:i].min() if left < i else height[i]]
+        valleys.append(height[i + 1 : right + 1].min() if right > i else height[i])
+        prominence = float(height[i] - max(valleys))
+        if prominence >= min_prominence:
+            peaks.append(
+                {
+                    "position": float((edges[i] + edges[i + 1]) / 2),
+                    "count": int(counts[i]),
+                    "prominence": prominence,
+                    "bin_width": float(edges[1] - edges[0]),
+                }
+            )
+    return peaks
+
+
+def three_peaks(peaks: list[dict]) -> bool:
+    """Claim 5's shape: exactly three peaks, two of opposite sign whose magnitudes differ by
+    less than 10%, and one between them within 10% of their magnitude of 0."""
+    if len(peaks) != 3:
+        return False
+    low, middle, high = (p["position"] for p in peaks)
+    side = max(abs(low), high)
+    symmetric = low < 0 < high and abs(abs(low) - high) < 0.1 * side
+    return symmetric and abs(middle) < 0.1 * side
 
 
 def arm_prefix(row: dict) -> str:
@@ -92,17 +176,14 @@ def verdicts(rows: list[dict]) -> list[dict]:
     spread = {metric: seed_spread(rows, metric) for metric in _METRICS}
     out = []
 
+    def pending(claim):
+        out.append(
+            {"claim": claim, "numbers": "-", "metric": "", "spread": None, "verdict": "pending"}
+        )
+
     def add(claim, needed, numbers_and_differences, metric):
         if not _needs(rows, *needed):
-            out.append(
-                {
-                    "claim": claim,
-                    "numbers": "-",
-                    "metric": metric,
-                    "spread": None,
-                    "verdict": "pending",
-                }
-            )
+            pending(claim)
             return
         numbers, differences = numbers_and_differences()
         out.append(
@@ -130,20 +211,30 @@ def verdicts(rows: list[dict]) -> list[dict]:
     add("1a. one-step: larger decay, more flip-flops (FF)", one_step, ff_order, "ff_stage2_mean")
     add("1b. one-step: larger decay, lower C2I", one_step, c2i_order, "c2i_from_init")
 
-    def negative_decay_accuracy():
-        frozen = _mean(rows, "onestep_wd-1e-7", "test_top1")
-        free = _mean(rows, "onestep_wd0", "test_top1")
-        ff = _mean(rows, "onestep_wd-1e-7", "ff_stage2_mean")
+    negative = ("onestep_wd-1e-7", "onestep_wd0")
+    if _needs(rows, *negative):
+        ff, free_ff = (_mean(rows, p, "ff_stage2_mean") for p in negative)
         c2i = _mean(rows, "onestep_wd-1e-7", "c2i_from_init")
-        numbers = (
-            f"wd -1e-7: FF {ff:.3g}, C2I {c2i:.3f}, test {100 * frozen:.2f}; "
-            f"wd 0: test {100 * free:.2f}"
+        frozen = ff < FROZEN_FF_FRACTION * free_ff and c2i >= FROZEN_C2I
+        out.append(
+            {
+                "claim": "2a. one-step, wd -1e-7: the signs freeze (FF ~ 0, C2I ~ 1)",
+                "numbers": f"wd -1e-7: FF {ff:.3g}, C2I {c2i:.3f}; wd 0: FF {free_ff:.3g}",
+                "metric": "threshold",
+                "spread": None,
+                "verdict": "reproduced" if frozen else "not reproduced",
+            }
         )
-        return numbers, [free - frozen]
+    else:
+        pending("2a. one-step, wd -1e-7: the signs freeze (FF ~ 0, C2I ~ 1)")
+
+    def negative_decay_accuracy():
+        frozen, free = (_mean(rows, p, "test_top1") for p in negative)
+        return f"test top-1: wd -1e-7 {100 * frozen:.2f}, wd 0 {100 * free:.2f}", [free - frozen]
 
     add(
-        "2. one-step, wd -1e-7: signs freeze and accuracy collapses",
-        ("onestep_wd-1e-7", "onestep_wd0"),
+        "2b. one-step, wd -1e-7: accuracy collapses",
+        negative,
         negative_decay_accuracy,
         "test_top1",
     )
@@ -196,11 +287,30 @@ def verdicts(rows: list[dict]) -> list[dict]:
         sgd_saturates,
         "final_saturation",
     )
+    adam_runs = [r for r in rows if arm_prefix(r) == "onestep_wd0" and r.get("latent_peaks")]
+    if adam_runs:
+        shapes = [three_peaks(r["latent_peaks"]) for r in adam_runs]
+        positions = "; ".join(
+            f"seed {r['seed']}: "
+            + ", ".join(f"{p['position']:+.3f} ({p['count']})" for p in r["latent_peaks"])
+            for r in adam_runs
+        )
+        out.append(
+            {
+                "claim": "5. after Adam training the latent weights have three peaks (0, +-a)",
+                "numbers": f"peaks at (count): {positions}",
+                "metric": "threshold",
+                "spread": None,
+                "verdict": "reproduced" if all(shapes) else "not reproduced",
+            }
+        )
+    else:
+        pending("5. after Adam training the latent weights have three peaks (0, +-a)")
     return out
 
 
 def verdict_table(rows: list[dict]) -> str:
-    """The verdicts as a Markdown table (claim 5 is judged on the histograms).
+    """The verdicts as a Markdown table.
 
     # Arguments
         rows: one row per finished arm.
@@ -211,7 +321,11 @@ def verdict_table(rows: list[dict]) -> str:
     lines = ["| claim | numbers | seed spread | verdict |", "|---|---|---|---|"]
     for entry in verdicts(rows):
         spread = entry["spread"]
-        if spread is None:
+        if entry["verdict"] == "pending":
+            shown = "-"
+        elif entry["metric"] == "threshold":
+            shown = "fixed threshold"
+        elif spread is None:
             shown = "none yet"
         elif entry["metric"] in ("test_top1", "final_saturation"):
             shown = f"{100 * spread:.2f} points"

@@ -5,7 +5,8 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
-from paper_table1_verdicts import seed_spread, verdicts  # noqa: E402  (a bench module)
+import numpy as np  # noqa: E402
+from paper_table1_verdicts import histogram_peaks, seed_spread, verdicts  # noqa: E402  (bench)
 
 
 def _row(arm, test, ff=1e-3, c2i=0.5, saturation=0.3):
@@ -59,3 +60,50 @@ def test_the_decay_order_needs_every_step_of_it():
     assert _verdict(ordered, "1a.") == "reproduced"  # gaps 8.5e-4 and 1e-3 > spread 1e-4
     ordered[-1] = _row("onestep_wd1e-5_s0", 0.92, ff=5e-4)  # 1e-5 flips less than 5e-6
     assert _verdict(ordered, "1a.") == "not reproduced"
+
+
+def test_the_negative_decay_freezes_the_signs_only_below_both_thresholds():
+    free = _row("onestep_wd0_s0", 0.92, ff=1.2e-3, c2i=0.55)
+    frozen = _row("onestep_wd-1e-7_s0", 0.40, ff=1e-5, c2i=0.97)
+    assert _verdict([free], "2a.") == "pending"
+    assert _verdict([free, frozen], "2a.") == "reproduced"
+    # FF a tenth of wd 0's or more: the signs still move.
+    assert _verdict([free, {**frozen, "ff_stage2_mean": 1.2e-4}], "2a.") == "not reproduced"
+    # Few flips but far from the initial signs: not frozen either.
+    assert _verdict([free, {**frozen, "c2i_from_init": 0.85}], "2a.") == "not reproduced"
+
+
+def _weights(side_value=None, side_count=0, seed=0):
+    rng = np.random.default_rng(seed)
+    values = [rng.normal(0.0, 0.2, 200_000)]
+    if side_value is not None:
+        values += [np.full(side_count, side_value), np.full(side_count, -side_value)]
+    return np.concatenate(values)
+
+
+def test_histogram_peaks_finds_small_side_peaks_on_the_log_scale():
+    peaks = histogram_peaks(_weights(1.0, 300))
+    assert len(peaks) == 3
+    width = peaks[0]["bin_width"]
+    assert abs(peaks[0]["position"] + 1.0) <= width and abs(peaks[2]["position"] - 1.0) <= width
+    assert abs(peaks[1]["position"]) < 0.05  # the bell's flat top, sigma 0.2
+    assert peaks[0]["count"] >= 300
+    # A bell alone has one peak: its noisy tails do not count.
+    (bell,) = histogram_peaks(_weights())
+    assert abs(bell["position"]) < 0.05
+    # Spikes holding less than min_share of the values are not peaks.
+    assert len(histogram_peaks(_weights(1.0, 10))) == 1
+
+
+def test_three_peaks_needs_every_adam_seed_to_show_them():
+    def row(seed, weights):
+        return {
+            **_row(f"onestep_wd0_s{seed}", 0.92),
+            "seed": seed,
+            "latent_peaks": histogram_peaks(weights),
+        }
+
+    assert _verdict([_row("onestep_wd0_s0", 0.92)], "5.") == "pending"
+    assert _verdict([row(0, _weights(1.0, 300))], "5.") == "reproduced"
+    two_seeds = [row(0, _weights(1.0, 300)), row(1, _weights(seed=1))]
+    assert _verdict(two_seeds, "5.") == "not reproduced"
