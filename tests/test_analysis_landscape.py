@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from adambnn_tf.analysis import directions, landscape
+from adambnn_tf.analysis import directions, landscape, run_landscape
 from adambnn_tf.analysis.curvature import top_hessian_eigenvalue
 from adambnn_tf.analysis.run_landscape import landscape_of_run, landscape_paths
 from adambnn_tf.analysis.twin import binary_layers, float_twin, recalibrate_batch_norm
@@ -99,6 +99,48 @@ def test_the_centre_of_the_landscape_is_the_models_loss_on_the_subset():
     assert summary["settings"]["perturbed_parameters"] == sum(
         int(np.prod(v.shape)) for v in landscape.perturbed_variables(bnn)
     )
+
+
+def _filter_norms(array: np.ndarray) -> np.ndarray:
+    return np.linalg.norm(np.reshape(array, (-1, np.shape(array)[-1])), axis=0)
+
+
+def test_a_trained_twin_is_drawn_around_its_own_weights_and_statistics(monkeypatch):
+    config, bnn, _ = _models()
+    tf.keras.utils.set_random_seed(7)  # another initialisation than the BNN's
+    twin_model = config.with_overrides({"model.binary": False}).model
+    trained_twin = build_zoo_model(twin_model, 2, (28, 28, 1), 10)
+    images, labels = _data()
+    statistics = [v.numpy() for v in trained_twin.non_trainable_weights]
+    drawn = {}
+    original = landscape.loss_surface
+
+    def spy(model, images, labels, directions, **options):
+        drawn[options["name"]] = [[d.copy() for d in direction] for direction in directions]
+        return original(model, images, labels, directions, **options)
+
+    monkeypatch.setattr(landscape, "loss_surface", spy)
+    comparison = landscape.compare_landscapes(
+        bnn, trained_twin, images, labels, twin_trained=True, **TINY
+    )
+    for value, variable in zip(statistics, trained_twin.non_trainable_weights, strict=True):
+        np.testing.assert_array_equal(variable.numpy(), value)  # not re-estimated
+    assert comparison.twin.origin_loss == pytest.approx(
+        _mean_loss(trained_twin, images, labels), rel=1e-5
+    )
+    bnn_kernels = [v.numpy() for v in landscape.perturbed_variables(bnn)]
+    twin_kernels = [v.numpy() for v in landscape.perturbed_variables(trained_twin)]
+    for bnn_direction, twin_direction in zip(drawn["BNN"], drawn["float twin"], strict=True):
+        for d_bnn, d_twin, w_bnn, w_twin in zip(
+            bnn_direction, twin_direction, bnn_kernels, twin_kernels, strict=True
+        ):
+            # Each filter has its own network's norm; the draw underneath is the same.
+            np.testing.assert_allclose(_filter_norms(d_twin), _filter_norms(w_twin), rtol=1e-5)
+            np.testing.assert_allclose(
+                d_twin / _filter_norms(w_twin), d_bnn / _filter_norms(w_bnn), rtol=1e-4
+            )
+    assert "kernels of each network" in comparison.settings["directions"]
+    assert "trained on its own" in comparison.settings["float_twin"]
 
 
 def test_compare_refuses_a_real_model_as_the_bnn_and_bad_grids():
@@ -244,6 +286,54 @@ def test_bad_input_is_refused_and_nothing_is_written(tiny_run):
     refused([], FileNotFoundError, "no final_model.h5: the run has not finished")
     with pytest.raises(FileNotFoundError, match="not a run directory"):
         landscape_of_run(tiny_run / "missing")
+
+
+def _twin_run(tiny_run, name="twin", **overrides):
+    """A float twin's finished run beside `tiny_run`, with the BNN run's settings."""
+    twin_dir = tiny_run.parent / name
+    twin_dir.mkdir()
+    config = RunConfig.load(str(tiny_run / "run.json")).with_overrides(
+        {"output_dir": str(twin_dir), "model.binary": False, **overrides}
+    )
+    (twin_dir / "run.json").write_text(json.dumps(config.to_json()))
+    build_zoo_model(config.model, 2, (28, 28, 1), 10).save(str(twin_dir / "final_model.h5"))
+    return twin_dir
+
+
+def test_a_trained_twin_run_replaces_the_twin_at_the_bnns_weights(tiny_run):
+    twin_dir = _twin_run(tiny_run)
+    args = _parser().parse_args(
+        ["analyze", "landscape", str(tiny_run), "--twin-run", str(twin_dir)]
+        + ["--grid", "3", "--examples", "24", "--hessian-iterations", "0", "--batch-size", "12"]
+    )
+    assert args.run(args) == 0
+    with open(landscape_paths(tiny_run)[1]) as stream:
+        summary = json.load(stream)
+    assert summary["settings"]["twin_run"] == str(twin_dir)
+    assert "trained on its own" in summary["settings"]["float_twin"]
+    twin = tf.keras.models.load_model(str(twin_dir / "final_model.h5"), compile=False)
+    images, labels = run_landscape._training_images(  # the images the landscape used
+        RunConfig.load(str(tiny_run / "run.json")), 24
+    )
+    assert summary["float_twin"]["origin_loss"] == pytest.approx(
+        _mean_loss(twin, images, labels), rel=1e-5
+    )
+    assert not (twin_dir / "analysis").exists()  # the twin run is only read
+
+
+def test_a_twin_run_that_is_not_the_bnns_twin_is_refused_before_anything_is_written(tiny_run):
+    def refused(twin_dir, match):
+        with pytest.raises(ValueError, match=match):
+            landscape_of_run(tiny_run, grid=3, examples=24, twin_run=twin_dir)
+        assert not (tiny_run / "analysis").exists()
+
+    refused(_twin_run(tiny_run, "binary", **{"model.binary": True}), "has binary layers")
+    refused(
+        _twin_run(tiny_run, "wider", **{"model.width_multiplier": 0.25}),
+        r"not this BNN's float twin: model.width_multiplier: 0.25 \(BNN run: 0.125\)",
+    )
+    with pytest.raises(FileNotFoundError, match="not a run directory"):
+        landscape_of_run(tiny_run, grid=3, examples=24, twin_run=tiny_run.parent / "none")
 
 
 def test_the_help_states_the_defaults_and_how_to_go_finer(capsys):

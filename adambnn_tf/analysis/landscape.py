@@ -343,6 +343,14 @@ class LandscapeComparison:
         }
 
 
+def _twin_description(trained: bool, recalibrated: bool) -> str:
+    if trained:
+        return "binary=False zoo model trained on its own, at its own weights and statistics"
+    return "binary=False zoo model at the BNN's latent weights" + (
+        ", BatchNorm statistics re-estimated on the same images" if recalibrated else ""
+    )
+
+
 def compare_landscapes(
     bnn: tf.keras.Model,
     twin: tf.keras.Model,
@@ -356,14 +364,20 @@ def compare_landscapes(
     batch_size: int = 256,
     seed: int = 0,
     recalibrate_twin: bool = True,
+    twin_trained: bool = False,
     progress: Callable[[str], None] | None = None,
 ) -> LandscapeComparison:
     """Draws the landscapes of a BNN and of its float twin along the same two directions.
 
+    The twin is either the BNN's own weights in the real-valued network (the default:
+    `adambnn_tf.analysis.twin.float_twin`), or a float twin trained on its own
+    (`twin_trained=True`, the paper's comparison of two trained networks): each landscape is
+    then drawn around its own weights, along the same two Gaussian draws filter-normalised by
+    each network's own kernels, and the twin keeps its trained BatchNorm statistics.
+
     # Arguments
         bnn: the trained BNN.
-        twin: its float twin (`binary=False`) at the BNN's latent weights
-            (`adambnn_tf.analysis.twin.float_twin`).
+        twin: its float twin (`binary=False`), at the BNN's latent weights or trained.
         images: the images of the loss (a fixed subset of the training data).
         labels: their integer labels.
         grid: points per axis (odd, at least 3).
@@ -373,7 +387,9 @@ def compare_landscapes(
         hessian_iterations: power-iteration steps for the Hessian eigenvalues (0: skip).
         batch_size: examples per forward pass.
         seed: the seed of the directions and of the power iteration.
-        recalibrate_twin: re-estimate the twin's BatchNorm statistics on `images` first.
+        recalibrate_twin: re-estimate the twin's BatchNorm statistics on `images` first
+            (at the BNN's weights only; ignored with `twin_trained`).
+        twin_trained: the twin was trained on its own (see above).
         progress: called with lines of progress.
 
     # Returns
@@ -406,7 +422,11 @@ def compare_landscapes(
     if [tuple(v.shape) for v in kernels] != [tuple(v.shape) for v in twin_kernels]:
         raise ValueError("the BNN's kernels and the float twin's differ in number or shape.")
     directions = random_directions([v.numpy() for v in kernels], seed=seed)
-    if recalibrate_twin:
+    twin_directions = directions
+    if twin_trained:
+        # The same draws (same seed and shapes), each filter scaled to the twin's own.
+        twin_directions = random_directions([v.numpy() for v in twin_kernels], seed=seed)
+    elif recalibrate_twin:
         recalibrate_batch_norm(twin, images, batch_size)
     coordinates = np.linspace(-radius, radius, grid)
     common = dict(
@@ -426,15 +446,15 @@ def compare_landscapes(
         "seed": int(seed),
         "hessian_iterations": int(hessian_iterations),
         "directions": "two Gaussian directions, filter-normalised (Li et al. 2018) by the "
-        "BNN's latent weights; 1-D parameters (biases, BatchNorm, RSign thresholds, RPReLU, "
-        "LearnableBias) not perturbed",
+        + ("kernels of each network" if twin_trained else "BNN's latent weights")
+        + "; 1-D parameters (biases, BatchNorm, RSign thresholds, RPReLU, LearnableBias) "
+        "not perturbed",
         "perturbed_parameters": int(sum(np.prod(v.shape) for v in kernels)),
         "loss": "mean sparse categorical cross-entropy, inference mode",
-        "float_twin": "binary=False zoo model at the BNN's latent weights"
-        + (", BatchNorm statistics re-estimated on the same images" if recalibrate_twin else ""),
+        "float_twin": _twin_description(twin_trained, recalibrate_twin),
     }
     return LandscapeComparison(
         bnn=loss_surface(bnn, images, labels, directions, name="BNN", **common),
-        twin=loss_surface(twin, images, labels, directions, name="float twin", **common),
+        twin=loss_surface(twin, images, labels, twin_directions, name="float twin", **common),
         settings=settings,
     )

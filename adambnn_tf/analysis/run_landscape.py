@@ -44,6 +44,8 @@ LANDSCAPE_FIGURE = "landscape.png"
 LANDSCAPE_JSON = "landscape.json"
 RUN_CONFIG = "run.json"
 FINAL_MODEL = "final_model.h5"
+TWIN_MUST_MATCH = ("name", "width_multiplier", "padding")
+"""The model settings a trained twin's run shares with the BNN's (binary aside)."""
 
 
 def landscape_paths(run_dir: str | os.PathLike) -> tuple[str, str]:
@@ -67,7 +69,7 @@ class RunLandscape:
     numbers: str
 
 
-def _check_run_directory(run_dir: str) -> None:
+def _check_finished_run(run_dir: str) -> None:
     if not os.path.isdir(run_dir):
         raise FileNotFoundError(
             f"{run_dir} is not a run directory (no such folder); give the --output-dir of an "
@@ -82,6 +84,10 @@ def _check_run_directory(run_dir: str) -> None:
             f"{run_dir} has no {FINAL_MODEL}: the run has not finished (`adambnn train` writes "
             "it after the last stage; run it again to resume)."
         )
+
+
+def _check_run_directory(run_dir: str) -> None:
+    _check_finished_run(run_dir)
     folder = os.path.join(run_dir, ANALYSIS_FOLDER)
     if os.path.exists(folder) and not os.path.isdir(folder):
         raise FileExistsError(f"{folder} is a file; the analysis needs that name for a folder.")
@@ -110,6 +116,39 @@ def _training_images(config, examples: int):
     return dataset_arrays(loaded.dataset, limit=examples)
 
 
+def _trained_twin(twin_run: str, config):
+    """The final model of a float twin's run, checked against the BNN run's `config`."""
+    from adambnn_tf.analysis.twin import binary_layers
+    from adambnn_tf.config import RunConfig
+    from adambnn_tf.evaluation import load_keras_model
+
+    _check_finished_run(twin_run)
+    twin_config = RunConfig.load(os.path.join(twin_run, RUN_CONFIG))
+    twin_model = load_keras_model(os.path.join(twin_run, FINAL_MODEL))
+    if binary_layers(twin_model):
+        raise ValueError(
+            f"{os.path.join(twin_run, FINAL_MODEL)} has binary layers: the twin run must train "
+            "the float twin (`adambnn train --float-twin`, model.binary=false)."
+        )
+    differences = [
+        f"model.{name}: {getattr(twin_config.model, name)!r} (BNN run: "
+        f"{getattr(config.model, name)!r})"
+        for name in TWIN_MUST_MATCH
+        if getattr(twin_config.model, name) != getattr(config.model, name)
+    ]
+    if twin_config.data.dataset != config.data.dataset:
+        differences.append(
+            f"data.dataset: {twin_config.data.dataset!r} (BNN run: {config.data.dataset!r})"
+        )
+    if differences:
+        raise ValueError(
+            f"the twin run {twin_run} is not this BNN's float twin: "
+            + "; ".join(differences)
+            + ". Train it with the BNN run's configuration and --float-twin."
+        )
+    return twin_model
+
+
 def landscape_of_run(
     run_dir: str | os.PathLike,
     *,
@@ -120,9 +159,15 @@ def landscape_of_run(
     hessian_iterations: int = 8,
     batch_size: int = 256,
     seed: int = 0,
+    twin_run: str | os.PathLike | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> RunLandscape:
     """Draws the landscapes of a run's final BNN and of its float twin and writes them.
+
+    The float twin is the BNN's latent weights in the real-valued network, or, with
+    `twin_run`, the final model of a float twin trained on its own (`adambnn train
+    --float-twin`, otherwise the BNN run's model and dataset): the paper's comparison of two
+    trained networks, each drawn around its own weights.
 
     # Arguments
         run_dir: the run directory of `adambnn train` (with `run.json` and `final_model.h5`).
@@ -133,6 +178,7 @@ def landscape_of_run(
         hessian_iterations: power-iteration steps for the Hessian eigenvalues (0: skip).
         batch_size: examples per forward pass.
         seed: the seed of the directions.
+        twin_run: the run directory of the trained float twin, or `None`.
         progress: called with lines of progress.
 
     # Returns
@@ -140,9 +186,10 @@ def landscape_of_run(
 
     # Raises
         ValueError: for bad settings, a configuration or model file that cannot be read, a
-            final model without binary layers, or one that does not fit the configuration.
+            final model without binary layers, or one that does not fit the configuration;
+            a twin run whose model has binary layers, or another model or dataset.
         FileNotFoundError: for a missing run directory, `run.json`, `final_model.h5` or
-            dataset files.
+            dataset files (of either run).
         FileExistsError, IsADirectoryError: when the output paths are taken by a file or a
             folder.
     """
@@ -169,7 +216,10 @@ def landscape_of_run(
             f"{os.path.join(run_dir, FINAL_MODEL)} has no binary layers (no 1-bit Larq "
             "quantizer): the landscape compares a BNN with its float twin."
         )
-    twin = float_twin(config.model, bnn)
+    if twin_run is None:
+        twin = float_twin(config.model, bnn)
+    else:
+        twin = _trained_twin(os.fspath(twin_run), config)
     images, labels = _training_images(config, examples)
     comparison = compare_landscapes(
         bnn,
@@ -182,11 +232,13 @@ def landscape_of_run(
         hessian_iterations=hessian_iterations,
         batch_size=batch_size,
         seed=seed,
+        twin_trained=twin_run is not None,
         progress=progress,
     )
     comparison.settings.update(
         {
             "run_dir": os.path.abspath(run_dir),
+            "twin_run": None if twin_run is None else os.path.abspath(twin_run),
             "model": config.model.name,
             "dataset": config.data.dataset,
             "images": f"the first {len(images)} images of the run's training split, file "

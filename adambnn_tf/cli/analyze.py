@@ -4,6 +4,7 @@
     ```bash
     adambnn analyze landscape runs/quickstart    # runs/quickstart/analysis/landscape.{png,json}
     adambnn analyze landscape runs/quickstart --grid 21 --examples 1000   # finer, ~12x longer
+    adambnn analyze landscape runs/quickstart --twin-run runs/quickstart_twin  # trained twin
     adambnn analyze toy figures                  # figures/toy.{png,json}
     ```
 """
@@ -78,6 +79,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     landscape.add_argument("--batch-size", type=int, default=BATCH_SIZE)
     landscape.add_argument("--seed", type=int, default=0, help="seed of the directions")
+    landscape.add_argument(
+        "--twin-run",
+        metavar="TWIN_DIR",
+        help="a float twin trained on its own (`adambnn train --float-twin` with the BNN run's "
+        "settings): its landscape around its own weights replaces the twin at the BNN's "
+        "weights, the paper's comparison of two trained networks",
+    )
     landscape.set_defaults(run=run_landscape)
 
     toy = analyses.add_parser(
@@ -130,6 +138,7 @@ def run_landscape(args: argparse.Namespace) -> int:
             hessian_iterations=args.hessian_iterations,
             batch_size=args.batch_size,
             seed=args.seed,
+            twin_run=args.twin_run,
             progress=lambda line: print(line, flush=True),
         )
     except (FileExistsError, IsADirectoryError) as error:
