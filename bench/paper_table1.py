@@ -289,13 +289,11 @@ def _first_binarizer_key(history: dict) -> str | None:
     return (preferred or keys or [None])[0]
 
 
-def _c2i_from_stage_start(run_dir: str, config: RunConfig) -> float | None:
+def _c2i_of_stage2_from_its_start(run_dir: str, config: RunConfig) -> float:
     """Two-step: the share of final latent signs equal to those stage 2 started from."""
     from adambnn_tf.main_job import build_zoo_model
     from adambnn_tf.training.stage_store import StageStore
 
-    if config.training.scheme != "two-step":
-        return None
     store = StageStore(os.path.join(run_dir, "stage1"), 1)
     state = store.load_state()
     model = build_zoo_model(config.model, 1, (28, 28, 1), 10)
@@ -339,7 +337,12 @@ def collect(arm: Arm, run_dir: str) -> dict:
         "ff_stage2_mean": float(ff2.mean()) if ff2.size else None,
         "ff_all_mean": float(ff_all.mean()) if ff_all.size else None,
         "c2i_from_init": stage2["c2i_ratio"][-1],
-        "c2i_from_stage_start": _c2i_from_stage_start(run_dir, config),
+        # Per stage, each from the stage's start (one-step: one stage, from the init).
+        "c2i_from_stage_start": (
+            [stage1["c2i_ratio"][-1], _c2i_of_stage2_from_its_start(run_dir, config)]
+            if stage1
+            else [stage2["c2i_ratio"][-1]]
+        ),
         "saturation_first_binary_layer": stage2.get(saturation_key) if saturation_key else None,
         "saturation_key": saturation_key,
         "latent_abs_mean": [*(stage1 or {}).get("latent_abs_mean", []), *stage2["latent_abs_mean"]],
@@ -365,7 +368,8 @@ def _peak_positions(peaks: list[dict]) -> str:
 
 def table(rows: list[dict]) -> str:
     lines = [
-        "| arm | seed | lr | FF stage 2 (mean) | FF all | C2I from init | C2I from stage start "
+        "| arm | seed | lr | FF stage 2 (mean) | FF all | C2I from init "
+        "| C2I from each stage's start (stage 1 / stage 2) "
         "| val top-1 | test top-1 | mean abs w (end) | share abs w < 1e-3 "
         f"| share abs w >= {CLIP_EDGE:g} | peaks of the final latent weights "
         "| decay/grad (end of the decayed stage) |",
@@ -375,7 +379,8 @@ def table(rows: list[dict]) -> str:
         lines.append(
             f"| {row['label']} | {row['seed']} | {row['learning_rate']:g} "
             f"| {_fmt(row['ff_stage2_mean'], 3)} | {_fmt(row['ff_all_mean'], 3)} "
-            f"| {_fmt(row['c2i_from_init'])} | {_fmt(row['c2i_from_stage_start'])} "
+            f"| {_fmt(row['c2i_from_init'])} "
+            f"| {' / '.join(_fmt(value) for value in row['c2i_from_stage_start'])} "
             f"| {100 * row['validation_top1']:.2f} | {100 * row['test_top1']:.2f} "
             f"| {_fmt(row['latent_abs_mean'][-1], 3)} | {_fmt(row['latent_small_share'], 3)} "
             f"| {_fmt(row['latent_share_at_clip'], 3)} "
