@@ -279,7 +279,8 @@ def load_keras_model(path: str | os.PathLike, custom_objects: dict | None = None
 
     # Arguments
         path: an `.h5` file, a tf.keras `.keras` file or a SavedModel folder.
-        custom_objects: extra custom objects (this plugin's and Larq's are registered).
+        custom_objects: extra custom objects (this plugin's, its zoo's and Larq's are
+            registered).
 
     # Returns
         The model.
@@ -288,6 +289,10 @@ def load_keras_model(path: str | os.PathLike, custom_objects: dict | None = None
         FileNotFoundError: if `path` does not exist.
         ValueError: for a file that is not a loadable Keras model (the message says what it is).
     """
+    # The zoo's own layers (the float twin's ShiftedInputConv2D, the symmetric-padding
+    # convolutions and pooling of padding="pytorch") register when the zoo is imported.
+    import adambnn_tf.zoo  # noqa: F401
+
     path = os.fspath(path)
     check_saved_model(path)
     try:

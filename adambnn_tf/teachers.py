@@ -114,11 +114,12 @@ def load_teacher(value: str, *, input_shape, num_classes: int):
     # Returns
         A `tf.keras.Model`.
     """
-    import tensorflow as tf
 
     source = resolve_teacher(value)
     if source.kind == "keras_model":
-        return tf.keras.models.load_model(source.path, compile=False)
+        from adambnn_tf.evaluation import load_keras_model
+
+        return load_keras_model(source.path)
     from adambnn_tf.zoo import ResNet34
 
     return ResNet34(

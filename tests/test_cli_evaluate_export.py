@@ -204,3 +204,37 @@ def test_export_verbose_lists_layers_without_resetting_the_global_verbose():
     assert parser.parse_args(["--verbose", "export", "m.h5", "o.tflite"]).verbose
     listed = parser.parse_args(["export", "m.h5", "o.tflite", "--verbose"])
     assert listed.list_layers and not listed.verbose
+
+
+@pytest.mark.parametrize(
+    "zoo_options",
+    [
+        {"binary": False, "input_shape": (28, 28, 1)},  # the float twin: ShiftedInputConv2D
+        # Converted official checkpoints: the symmetric-padding convolutions.
+        {"padding": "pytorch", "input_shape": (32, 32, 1)},
+    ],
+    ids=["float_twin", "pytorch_padding"],
+)
+def test_a_fresh_process_loads_the_zoos_own_layers(tmp_path, zoo_options):
+    """`load_keras_model` (every loader: evaluate, export, analyze, a teacher) in a new
+    interpreter, where nothing has imported the zoo yet, loads a zoo model saved with its own
+    layers, and the loaded model computes what the saved one did."""
+    from adambnn_tf.zoo import ReActNetACompact
+
+    model = ReActNetACompact(num_classes=10, width_multiplier=0.125, weights=None, **zoo_options)
+    model.save(tmp_path / "model.h5")
+    images = np.random.default_rng(0).standard_normal((2, *zoo_options["input_shape"]))
+    np.save(tmp_path / "images.npy", images.astype("float32"))
+    script = (
+        "import sys, numpy as np\n"
+        "from adambnn_tf.evaluation import load_keras_model\n"
+        "model = load_keras_model(sys.argv[1] + '/model.h5')\n"
+        "images = np.load(sys.argv[1] + '/images.npy')\n"
+        "np.save(sys.argv[1] + '/logits.npy', model(images, training=False).numpy())\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path)], capture_output=True, text=True, timeout=600
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    expected = model(images.astype("float32"), training=False).numpy()
+    np.testing.assert_allclose(np.load(tmp_path / "logits.npy"), expected, rtol=1e-5, atol=1e-6)

@@ -13,6 +13,7 @@ from adambnn_tf.zoo import (
     PRETRAINED_WEIGHTS,
     ReActNet18,
     ReActNetA,
+    ReActNetACompact,
     SymmetricPaddingQuantConv2D,
     decode_predictions,
     preprocess_input,
@@ -113,6 +114,14 @@ def test_padding_modes_build_the_same_variables_with_their_own_padding():
     # PyTorch mode: zero padding after the sign, symmetric at stride 2.
     assert isinstance(pytorch.get_layer("block2_conv3x3"), SymmetricPaddingQuantConv2D)
     assert pytorch.get_layer("block3_conv3x3").pad_values == 0.0
+
+
+def test_pytorch_padding_refuses_an_odd_size_at_a_stride_2_block_by_name():
+    # 28 -> 14 -> 7 at block 5: the official AvgPool2d(2) shortcut would give 3x3, the
+    # convolution 4x4.
+    with pytest.raises(ValueError, match=r"block5 gets 7x7 .* 32x32 instead of 28x28"):
+        ReActNetACompact(input_shape=(28, 28, 1), padding="pytorch", width_multiplier=0.125)
+    ReActNetACompact(input_shape=(28, 28, 1), padding="lce", width_multiplier=0.125)
 
 
 def test_symmetric_padding_conv_pads_after_the_sign_on_both_sides():

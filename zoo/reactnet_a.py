@@ -70,6 +70,14 @@ class ReActNetAFactory(_pretrained.PretrainedModelFactory):
         residual = self._binary_conv(x, in_channels, 3, strides, f"{prefix}_conv3x3")
         residual = _blocks.batch_norm(residual, f"{prefix}_bn1")
         shortcut = x
+        if strides == 2 and self.padding == "pytorch" and any(size % 2 for size in x.shape[1:3]):
+            raise ValueError(
+                f'padding="pytorch" needs an even size at every stride-2 block (the official '
+                f"shortcut, AvgPool2d(2), drops the odd row the convolution keeps), but "
+                f"{prefix} gets {x.shape[1]}x{x.shape[2]} from input_shape "
+                f'{tuple(self.input_shape)}. Use padding="lce" (any size) or an input size '
+                "that stays even down to this block (e.g. 32x32 instead of 28x28)."
+            )
         if strides == 2:
             shortcut = tf.keras.layers.AveragePooling2D(
                 2,
