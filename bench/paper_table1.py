@@ -442,7 +442,8 @@ def write_table(runs_dir: str, out_dir: str) -> list[dict]:
         if not os.path.exists(os.path.join(run_dir, "results.json")):
             continue
         rows.append(collect(arm, run_dir))
-        stages_of[f"{arm.name}"] = read_run(run_dir).stages
+        if arm.seed == 0:  # one curve per arm: the seeds' curves would hide each other
+            stages_of[arm.name] = read_run(run_dir).stages
         if arm.name in ("onestep_wd0_s0", "sgd_onestep_wd0_s0"):
             plot_latent_histogram(
                 _final_latent_weights(run_dir),
