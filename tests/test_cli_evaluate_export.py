@@ -206,35 +206,47 @@ def test_export_verbose_lists_layers_without_resetting_the_global_verbose():
     assert listed.list_layers and not listed.verbose
 
 
-@pytest.mark.parametrize(
-    "zoo_options",
-    [
-        {"binary": False, "input_shape": (28, 28, 1)},  # the float twin: ShiftedInputConv2D
-        # Converted official checkpoints: the symmetric-padding convolutions.
-        {"padding": "pytorch", "input_shape": (32, 32, 1)},
-    ],
-    ids=["float_twin", "pytorch_padding"],
-)
-def test_a_fresh_process_loads_the_zoos_own_layers(tmp_path, zoo_options):
+def test_a_fresh_process_loads_the_zoos_own_layers(tmp_path):
     """`load_keras_model` (every loader: evaluate, export, analyze, a teacher) in a new
-    interpreter, where nothing has imported the zoo yet, loads a zoo model saved with its own
-    layers, and the loaded model computes what the saved one did."""
+    interpreter, where nothing has imported the zoo yet, loads zoo models saved with the zoo's
+    own layers, and each loaded model computes what the saved one did."""
     from adambnn_tf.zoo import ReActNetACompact
 
-    model = ReActNetACompact(num_classes=10, width_multiplier=0.125, weights=None, **zoo_options)
-    model.save(tmp_path / "model.h5")
-    images = np.random.default_rng(0).standard_normal((2, *zoo_options["input_shape"]))
-    np.save(tmp_path / "images.npy", images.astype("float32"))
+    models = {
+        # The float twin: ShiftedInputConv2D.
+        "float_twin": ReActNetACompact(
+            input_shape=(28, 28, 1), binary=False, width_multiplier=0.125, weights=None
+        ),
+        # Converted official checkpoints: the symmetric-padding convolutions.
+        "pytorch_padding": ReActNetACompact(
+            input_shape=(32, 32, 1), padding="pytorch", width_multiplier=0.125, weights=None
+        ),
+    }
+    rng = np.random.default_rng(0)
+    images = {}
+    for name, model in models.items():
+        model.save(tmp_path / f"{name}.h5")
+        images[name] = rng.standard_normal((2, *model.input_shape[1:])).astype("float32")
+        np.save(tmp_path / f"{name}_images.npy", images[name])
     script = (
         "import sys, numpy as np\n"
         "from adambnn_tf.evaluation import load_keras_model\n"
-        "model = load_keras_model(sys.argv[1] + '/model.h5')\n"
-        "images = np.load(sys.argv[1] + '/images.npy')\n"
-        "np.save(sys.argv[1] + '/logits.npy', model(images, training=False).numpy())\n"
+        "for name in sys.argv[2:]:\n"
+        "    model = load_keras_model(f'{sys.argv[1]}/{name}.h5')\n"
+        "    images = np.load(f'{sys.argv[1]}/{name}_images.npy')\n"
+        "    np.save(f'{sys.argv[1]}/{name}_logits.npy', model(images, training=False).numpy())\n"
     )
     result = subprocess.run(
-        [sys.executable, "-c", script, str(tmp_path)], capture_output=True, text=True, timeout=600
+        [sys.executable, "-c", script, str(tmp_path), *models],
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert result.returncode == 0, result.stderr[-2000:]
-    expected = model(images.astype("float32"), training=False).numpy()
-    np.testing.assert_allclose(np.load(tmp_path / "logits.npy"), expected, rtol=1e-5, atol=1e-6)
+    for name, model in models.items():
+        np.testing.assert_allclose(
+            np.load(tmp_path / f"{name}_logits.npy"),
+            model(images[name], training=False).numpy(),
+            rtol=1e-5,
+            atol=1e-6,
+        )
