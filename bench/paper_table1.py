@@ -65,6 +65,14 @@ CLIP_EDGE = 0.99
 """Latent weights at least this large sit at the edge of the binarizer's gradient (|w| <= 1)."""
 
 
+def _decay(value: float) -> str:
+    """A weight decay as the paper writes it: 0, 5e-6, -1e-7, 1e-4."""
+    if value == 0:
+        return "0"
+    mantissa, exponent = f"{value:.0e}".split("e")
+    return f"{mantissa}e{int(exponent)}"
+
+
 @dataclasses.dataclass(frozen=True)
 class Arm:
     """One run of the study."""
@@ -92,10 +100,10 @@ class Arm:
         wd1, wd2 = self.weight_decay
         if self.scheme == "two-step":
             e1, e2 = self.stage_epochs()
-            return f"Two-step, Step1 {wd1:g}, Step2 {wd2:g} ({e1} + {e2} epochs)"
+            return f"Two-step, Step1 {_decay(wd1)}, Step2 {_decay(wd2)} ({e1} + {e2} epochs)"
         if not self.binary:
-            return f"Float twin, {self.optimizer}, wd {wd2:g}"
-        return f"One-step {self.optimizer}, wd {wd2:g}"
+            return f"Float twin, {self.optimizer}, wd {_decay(wd2)}"
+        return f"One-step {self.optimizer}, wd {_decay(wd2)}"
 
 
 def _one(name, wd, optimizer="adam", seed=0, binary=True):
