@@ -31,7 +31,14 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["arm_prefix", "histogram_peaks", "seed_spread", "verdict_table", "verdicts"]
+__all__ = [
+    "arm_prefix",
+    "histogram_peaks",
+    "seed_spread",
+    "three_peaks",
+    "verdict_table",
+    "verdicts",
+]
 
 _METRICS = ("test_top1", "ff_stage2_mean", "c2i_from_init", "final_saturation")
 FROZEN_FF_FRACTION = 0.1
