@@ -122,6 +122,10 @@ def test_pytorch_padding_refuses_an_odd_size_at_a_stride_2_block_by_name():
     with pytest.raises(ValueError, match=r"block5 gets 7x7 .* 32x32 instead of 28x28"):
         ReActNetACompact(input_shape=(28, 28, 1), padding="pytorch", width_multiplier=0.125)
     ReActNetACompact(input_shape=(28, 28, 1), padding="lce", width_multiplier=0.125)
+    # Sizes unknown until run time cannot be checked here, and are not refused.
+    ReActNetACompact(
+        input_shape=(None, None, 1), include_top=False, padding="pytorch", width_multiplier=0.125
+    )
 
 
 def test_symmetric_padding_conv_pads_after_the_sign_on_both_sides():

@@ -70,7 +70,11 @@ class ReActNetAFactory(_pretrained.PretrainedModelFactory):
         residual = self._binary_conv(x, in_channels, 3, strides, f"{prefix}_conv3x3")
         residual = _blocks.batch_norm(residual, f"{prefix}_bn1")
         shortcut = x
-        if strides == 2 and self.padding == "pytorch" and any(size % 2 for size in x.shape[1:3]):
+        if (
+            strides == 2
+            and self.padding == "pytorch"
+            and any(size is not None and size % 2 for size in x.shape[1:3])
+        ):
             raise ValueError(
                 f'padding="pytorch" needs an even size at every stride-2 block (the official '
                 f"shortcut, AvgPool2d(2), drops the odd row the convolution keeps), but "
