@@ -1,8 +1,8 @@
 """adambnn_tf: binary neural networks trained the AdamBNN way, with Keras, Larq and LCE.
 
 Importing the package selects Keras 2 (tf-keras) for TensorFlow when TensorFlow has not
-been imported yet (Larq needs it) and registers the plugin's quantizers, layers and
-initializers as Keras custom objects, so that `input_quantizer="rsign"` works.
+been imported yet (Larq needs it) and registers the plugin's quantizers, layers (`conv_layers`
+too) and initializers as Keras custom objects, so that `input_quantizer="rsign"` works.
 
 !!! example
     ```python
@@ -31,11 +31,11 @@ if not _startup.only_help():  # `adambnn --help` needs no TensorFlow
         import tensorflow  # noqa: F401  (first imported here: its start-up logs held back)
 
     # The submodules need the Keras setup above.
-    from adambnn_tf import initializers, layers, losses, quantizers  # noqa: E402
+    from adambnn_tf import conv_layers, initializers, layers, losses, quantizers  # noqa: E402
 
 try:
     __version__ = metadata.version("adambnn-tf")
 except metadata.PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0.0.0+unknown"
 
-__all__ = ["initializers", "layers", "losses", "quantizers", "__version__"]
+__all__ = ["conv_layers", "initializers", "layers", "losses", "quantizers", "__version__"]

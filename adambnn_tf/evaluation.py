@@ -289,11 +289,6 @@ def load_keras_model(path: str | os.PathLike, custom_objects: dict | None = None
         FileNotFoundError: if `path` does not exist.
         ValueError: for a file that is not a loadable Keras model (the message says what it is).
     """
-    # The zoo's own layers (the float twin's ShiftedInputConv2D, the symmetric-padding
-    # convolutions and pooling of padding="pytorch") register when the zoo is imported;
-    # imported here, not at the top, because the zoo is built on this package's lower modules.
-    import adambnn_tf.zoo  # noqa: F401
-
     path = os.fspath(path)
     check_saved_model(path)
     try:

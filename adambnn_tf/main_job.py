@@ -34,7 +34,7 @@ from adambnn_tf.data.datasets import VALIDATION_SPLIT
 from adambnn_tf.data.seeds import stage_seed
 from adambnn_tf.evaluation import dataset_arrays, predict, top1
 from adambnn_tf.losses import SmoothedSparseCategoricalCrossentropy
-from adambnn_tf.report.layout import FF_PER_STEP, LATENT_WEIGHTS, TEACHER_FOLDER
+from adambnn_tf.report.layout import FF_PER_STEP, FINAL_MODEL, LATENT_WEIGHTS, TEACHER_FOLDER
 from adambnn_tf.report.recording import EpochTimer, StepMetricCSV, save_latent_weights
 from adambnn_tf.run_directory import claim_run_directory, write_history, write_results
 from adambnn_tf.teachers import load_teacher
@@ -384,7 +384,7 @@ def run_main_job(
     logits = predict(final_model, images, batch_size=config.data.batch_size)
     correct = np.argmax(logits, axis=-1) == labels
     save_latent_weights(final_model, os.path.join(config.output_dir, LATENT_WEIGHTS))
-    save_model_atomically(final_model, os.path.join(config.output_dir, "final_model.h5"))
+    save_model_atomically(final_model, os.path.join(config.output_dir, FINAL_MODEL))
     summary = MainJobSummary(
         config.output_dir,
         float(np.mean(correct)),

@@ -208,8 +208,8 @@ def test_export_verbose_lists_layers_without_resetting_the_global_verbose():
 
 def test_a_fresh_process_loads_the_zoos_own_layers(tmp_path):
     """`load_keras_model` (every loader: evaluate, export, analyze, a teacher) in a new
-    interpreter, where nothing has imported the zoo yet, loads zoo models saved with the zoo's
-    own layers, and each loaded model computes what the saved one did."""
+    interpreter loads zoo models saved with the zoo's own layers (`adambnn_tf.conv_layers`)
+    without importing the zoo, and each loaded model computes what the saved one did."""
     from adambnn_tf.zoo import ReActNetACompact
 
     models = {
@@ -233,6 +233,8 @@ def test_a_fresh_process_loads_the_zoos_own_layers(tmp_path):
         "from adambnn_tf.evaluation import load_keras_model\n"
         "for name in sys.argv[2:]:\n"
         "    model = load_keras_model(f'{sys.argv[1]}/{name}.h5')\n"
+        # The layers register with the package, not the zoo: loading needs no model code.
+        "    assert 'adambnn_tf.zoo' not in sys.modules, 'the zoo was imported'\n"
         "    images = np.load(f'{sys.argv[1]}/{name}_images.npy')\n"
         "    np.save(f'{sys.argv[1]}/{name}_logits.npy', model(images, training=False).numpy())\n"
     )

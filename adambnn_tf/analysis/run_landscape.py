@@ -29,29 +29,16 @@ from collections.abc import Callable
 
 from adambnn_tf._files import write_atomically
 from adambnn_tf.analysis.landscape import LandscapeComparison, check_landscape_options
+from adambnn_tf.report.layout import ANALYSIS_FOLDER, FINAL_MODEL, RUN_CONFIG, landscape_paths
 
 __all__ = [
-    "ANALYSIS_FOLDER",
-    "LANDSCAPE_FIGURE",
-    "LANDSCAPE_JSON",
     "RunLandscape",
     "landscape_of_run",
     "landscape_paths",
 ]
 
-ANALYSIS_FOLDER = "analysis"
-LANDSCAPE_FIGURE = "landscape.png"
-LANDSCAPE_JSON = "landscape.json"
-RUN_CONFIG = "run.json"
-FINAL_MODEL = "final_model.h5"
 TWIN_MUST_MATCH = ("name", "width_multiplier", "padding")
 """The model settings a trained twin's run shares with the BNN's (binary aside)."""
-
-
-def landscape_paths(run_dir: str | os.PathLike) -> tuple[str, str]:
-    """The landscape's figure and JSON file of a run directory."""
-    folder = os.path.join(os.fspath(run_dir), ANALYSIS_FOLDER)
-    return os.path.join(folder, LANDSCAPE_FIGURE), os.path.join(folder, LANDSCAPE_JSON)
 
 
 @dataclasses.dataclass

@@ -43,6 +43,7 @@ from adambnn_tf.config.choices import (
     STAGE2_TEACHERS,
 )
 from adambnn_tf.config.fields import ConfigError, check_value, coerce, setting, setting_of
+from adambnn_tf.config.teacher_source import resolve_teacher
 
 __all__ = [
     "DataConfig",
@@ -460,8 +461,6 @@ class RunConfig(_Section):
     def _check_teacher(self) -> None:
         if self.distillation.teacher is None:
             return
-        from adambnn_tf.teachers import resolve_teacher
-
         try:
             resolve_teacher(self.distillation.teacher)
         except (FileNotFoundError, ValueError) as error:

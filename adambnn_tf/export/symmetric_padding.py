@@ -5,7 +5,7 @@ symmetrically: `(1, 1)` for a 3x3 kernel. At stride 1 that equals TF `"same"` pa
 `QuantConv2D(padding="same", pad_values=0.0)` reproduces it and LCE runs it as an
 `LceBconv2d` with "same-zero" padding (target `"arm"`). At stride 2 on an even input TF
 `"same"` pads `(0, 1)` instead, and an explicit symmetric `Pad` after the binarizer (as
-`adambnn_tf.zoo.SymmetricPaddingQuantConv2D` does) is a pattern LCE does not fuse into
+`adambnn_tf.conv_layers.SymmetricPaddingQuantConv2D` does) is a pattern LCE does not fuse into
 `LceBconv2d`. Worse, LCE 0.16 converts it *wrongly*: it folds the `Pad` into a float
 `CONV_2D` with `"same"` padding, which pads `(0, 1)`, so the `.tflite` computes the shifted
 grid (measured: identical to Keras `QuantConv2D(padding="same", pad_values=0.0)`, up to 82
@@ -207,7 +207,7 @@ def symmetric_zero_padded_layers(model: tf.keras.Model) -> list[str]:
     """Names of the top-level binary convolutions that `accelerate_symmetric_padding` rewrites.
 
     These are `QuantConv2D` layers that pad symmetrically with zeros through an explicit
-    `tf.pad` after the binarizer, e.g. `adambnn_tf.zoo.SymmetricPaddingQuantConv2D`. Where
+    `tf.pad` after the binarizer, e.g. `adambnn_tf.conv_layers.SymmetricPaddingQuantConv2D`. Where
     that equals TF `"same"` (stride 1) the rewrite is plain native same-zero padding.
 
     # Arguments

@@ -16,9 +16,12 @@ RUN_DIR/
                                  trained it (`adambnn train --teacher-epochs`)
     latent_weights_final.npz     latent weights of the binary layers at the end, one array per
                                  layer
+    final_model.h5               the trained model (float32 weights), as `adambnn train` wrote it
     saturated_activations.json   {"layer name": share of binarizer inputs outside [-1, 1]}
                                  (default: the last epoch's saturation/<layer> columns)
     export/report.json           the LCE export summary (`ExportReport.to_dict()`)
+    analysis/landscape.png       optional: the loss landscape of `adambnn analyze landscape`
+    analysis/landscape.json      and its numbers (`adambnn_tf.analysis.landscape_of_run`)
 ```
 
 A folder holding none of `run.json`, a `stage*` folder or a history file is not a run:
@@ -48,11 +51,15 @@ import os
 import numpy as np
 
 __all__ = [
+    "ANALYSIS_FOLDER",
     "EXPORT_REPORT",
+    "FINAL_MODEL",
     "STAGE_STATE",
     "FF_PER_STEP",
     "HISTORY_CSV",
     "HISTORY_JSON",
+    "LANDSCAPE_FIGURE",
+    "LANDSCAPE_JSON",
     "LATENT_WEIGHTS",
     "RUN_CONFIG",
     "SATURATED_ACTIVATIONS",
@@ -61,6 +68,7 @@ __all__ = [
     "RunData",
     "StageData",
     "find_metric",
+    "landscape_paths",
     "read_run",
 ]
 
@@ -69,12 +77,29 @@ HISTORY_CSV = "history.csv"
 HISTORY_JSON = "history.json"
 FF_PER_STEP = "ff_ratio_per_step.csv"
 LATENT_WEIGHTS = "latent_weights_final.npz"
+FINAL_MODEL = "final_model.h5"
 SATURATED_ACTIVATIONS = "saturated_activations.json"
 EXPORT_REPORT = os.path.join("export", "report.json")
 TEACHER_FOLDER = "teacher"
+ANALYSIS_FOLDER = "analysis"
+LANDSCAPE_FIGURE = "landscape.png"
+LANDSCAPE_JSON = "landscape.json"
 # `adambnn_tf.training.stage_store.STATE_FILE`, named here so that reading a report does not
 # import TensorFlow.
 STAGE_STATE = "state.json"
+
+
+def landscape_paths(run_dir: str | os.PathLike) -> tuple[str, str]:
+    """The loss landscape's figure and JSON file in a run directory.
+
+    # Arguments
+        run_dir: the run directory.
+
+    # Returns
+        `(RUN_DIR/analysis/landscape.png, RUN_DIR/analysis/landscape.json)`.
+    """
+    folder = os.path.join(os.fspath(run_dir), ANALYSIS_FOLDER)
+    return os.path.join(folder, LANDSCAPE_FIGURE), os.path.join(folder, LANDSCAPE_JSON)
 
 
 class NotARunDirectoryError(ValueError):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import os
 
@@ -9,7 +10,7 @@ import numpy as np
 
 from adambnn_tf._files import write_atomically
 from adambnn_tf.report import plots
-from adambnn_tf.report.layout import RunData, StageData, find_metric, read_run
+from adambnn_tf.report.layout import RunData, StageData, find_metric, landscape_paths, read_run
 
 __all__ = ["write_report", "REPORT_FOLDER", "REPORT_NAME"]
 
@@ -333,10 +334,6 @@ def _export_section(run: RunData, lines: list[str], output_dir: str) -> None:
 def _landscape_section(run: RunData, lines: list[str], output_dir: str) -> None:
     """The loss landscape of `adambnn analyze landscape`, when the run has one (optional, so
     never listed as missing)."""
-    import json
-
-    from adambnn_tf.analysis.run_landscape import landscape_paths
-
     figure, numbers = landscape_paths(run.run_dir)
     if not os.path.isfile(figure):
         return
