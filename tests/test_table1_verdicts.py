@@ -107,3 +107,49 @@ def test_three_peaks_needs_every_adam_seed_to_show_them():
     assert _verdict([row(0, _weights(1.0, 300))], "5.") == "reproduced"
     two_seeds = [row(0, _weights(1.0, 300)), row(1, _weights(seed=1))]
     assert _verdict(two_seeds, "5.") == "not reproduced"
+
+
+def test_the_paper_budget_arm_is_judged_against_every_one_step_arm():
+    rows = [
+        _row("onestep_wd0_s0", 0.920, ff=1.2e-3),
+        _row("onestep_wd0_s1", 0.922, ff=1.2e-3),
+        _row("onestep_wd5e-6_s0", 0.925, ff=1.5e-3),
+        _row("onestep_wd1e-5_s0", 0.927, ff=1.7e-3),
+    ]
+    claim = "3b. two-step (5e-6 then 0) at the paper's budget"
+    assert _verdict(rows, claim) == "pending"
+    # 0.5 points above the best one-step arm (1e-5), beyond the 0.2-point spread.
+    better = [*rows, _row("twostep_wd5e-6_paper_budget_s0", 0.932, ff=1.0e-3)]
+    assert _verdict(better, claim) == "reproduced"
+    assert _verdict(better, "3a. two-step (5e-6 then 0) at the paper's budget") == "reproduced"
+    # Above wd 0 and 5e-6 but 0.5 points below 1e-5: not reproduced.
+    worse = [*rows, _row("twostep_wd5e-6_paper_budget_s0", 0.922)]
+    assert _verdict(worse, claim) == "not reproduced"
+
+
+def test_sgd_as_good_as_adam_on_the_twin_allows_the_spread_and_no_more():
+    rows = [_row("onestep_wd0_s0", 0.920), _row("onestep_wd0_s1", 0.925)]  # spread 0.5 points
+    twin = [_row("twin_adam_wd0_s0", 0.940)]
+    assert _verdict([*rows, *twin], "6a.") == "pending"
+    # SGD 0.4 points below Adam: within the spread, as good as.
+    assert _verdict([*rows, *twin, _row("twin_sgd_wd0_s0", 0.936)], "6a.") == "reproduced"
+    assert _verdict([*rows, *twin, _row("twin_sgd_wd0_s0", 0.945)], "6a.") == "reproduced"
+    # 0.6 points below: worse beyond the spread.
+    assert _verdict([*rows, *twin, _row("twin_sgd_wd0_s0", 0.934)], "6a.") == "not reproduced"
+
+
+def test_the_contrast_compares_adams_lead_on_both_networks():
+    rows = [
+        _row("onestep_wd0_s0", 0.920),
+        _row("onestep_wd0_s1", 0.925),  # spread 0.5 points; Adam's mean 92.25
+        _row("sgd_onestep_wd0_s0", 0.900),  # BNN: Adam leads by 2.25 points
+        _row("twin_adam_wd0_s0", 0.940),
+    ]
+    claim = "6b."
+    assert _verdict(rows, claim) == "pending"
+    # Twin: Adam leads by 0.5 points, 1.75 less than on the BNN.
+    assert _verdict([*rows, _row("twin_sgd_wd0_s0", 0.935)], claim) == "reproduced"
+    # Twin: Adam leads by 3 points, more than on the BNN by 0.75.
+    assert _verdict([*rows, _row("twin_sgd_wd0_s0", 0.910)], claim) == "not reproduced"
+    # Twin: Adam leads by 2 points, 0.25 less: within the spread.
+    assert _verdict([*rows, _row("twin_sgd_wd0_s0", 0.920)], claim) == "inconclusive"
