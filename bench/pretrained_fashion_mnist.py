@@ -38,26 +38,29 @@ from adambnn_tf.config import recipe
 
 VALIDATION_EXAMPLES = 5000
 SEEDS = (0, 1, 2)
+_LONG = {"stage1.learning_rate": 8e-3, "stage2.learning_rate": 8e-3, "stage1.epochs": 10}
 CANDIDATES: dict[str, dict] = {
-    # The recipe as it is (10 + 5 epochs, Adam 2e-3 and 3e-3, label smoothing 0.1, no
-    # augmentation), on 55,000 images.
-    "recipe": {},
-    # The rate the Table-1 campaign chose on this split (one-step, 1 epoch), in both stages.
-    "lr8e-3": {"stage1.learning_rate": 8e-3, "stage2.learning_rate": 8e-3},
-    # One-step (binary weights from scratch, no decay) for the same 15 epochs: on the Table-1
-    # campaign's validation split, one-step at 8e-3 ended 0.5 to 0.9 points above two-step at
-    # the same 10-epoch budget (bench/paper_table1/table1.md, validation column).
-    "onestep_lr8e-3": {
+    # Two-step at 8e-3 (the rate the Table-1 campaign chose on this split), 10 + 8 epochs: at
+    # 10 + 10 its paper-budget arm reached the best validation top-1 of the campaign (93.60%,
+    # without label smoothing) and its last two stage-2 epochs added nothing on validation
+    # (93.60, 93.60), so stage 2 gives up two epochs to keep the 45-minute budget.
+    "10+8": {**_LONG, "stage2.epochs": 8},
+    # One-step (binary weights from scratch, no decay) for the same 18 epochs: at 10 epochs
+    # one-step ended 0.3 to 0.5 points above two-step 5 + 5 on validation in the campaign.
+    "onestep_18": {
         "training.scheme": "one-step",
-        "stage2.epochs": 15,
+        "stage2.epochs": 18,
         "stage2.learning_rate": 8e-3,
     },
-    # With the random horizontal flip (no crop): augmentation that keeps every pixel.
-    "lr8e-3_flip": {
-        "stage1.learning_rate": 8e-3,
-        "stage2.learning_rate": 8e-3,
-        "data.augment": True,
-        "data.random_crop": False,
+    # With the random horizontal flip (no crop, every pixel kept): the paper-budget arm ended
+    # 2.7 points above validation on its training images, so it overfits.
+    "10+8_flip": {**_LONG, "stage2.epochs": 8, "data.augment": True, "data.random_crop": False},
+    # Stage 2 distils the finished stage-1 model (binary activations, real weights: 93.54% on
+    # validation in the paper-budget arm, above its own stage 2 for most of that stage).
+    "10+8_stage1_teacher": {
+        **_LONG,
+        "stage2.epochs": 8,
+        "distillation.stage2_teacher": "stage1",
     },
 }
 """Overrides of the `fashion-mnist` recipe, in the order they run."""
