@@ -329,6 +329,25 @@ def verdicts(rows: list[dict]) -> list[dict]:
         sgd_saturates,
         "final_saturation",
     )
+    adam_runs = [r for r in rows if arm_prefix(r) == "onestep_wd0" and r.get("latent_peaks")]
+    if adam_runs:
+        shapes = [three_peaks(r["latent_peaks"]) for r in adam_runs]
+        positions = "; ".join(
+            f"seed {r['seed']}: "
+            + ", ".join(f"{p['position']:+.3f} ({p['count']})" for p in r["latent_peaks"])
+            for r in adam_runs
+        )
+        out.append(
+            {
+                "claim": "5. after Adam training the latent weights have three peaks (0, +-a)",
+                "numbers": f"peaks at (count): {positions}",
+                "metric": "threshold",
+                "spread": None,
+                "verdict": "reproduced" if all(shapes) else "not reproduced",
+            }
+        )
+    else:
+        pending("5. after Adam training the latent weights have three peaks (0, +-a)")
     twin = ("twin_adam_wd0", "twin_sgd_wd0")
     if _needs(rows, *twin):
         adam, sgd = (_mean(rows, p, "test_top1") for p in twin)
@@ -357,25 +376,6 @@ def verdicts(rows: list[dict]) -> list[dict]:
         larger_lead_on_the_bnn,
         "test_top1",
     )
-    adam_runs = [r for r in rows if arm_prefix(r) == "onestep_wd0" and r.get("latent_peaks")]
-    if adam_runs:
-        shapes = [three_peaks(r["latent_peaks"]) for r in adam_runs]
-        positions = "; ".join(
-            f"seed {r['seed']}: "
-            + ", ".join(f"{p['position']:+.3f} ({p['count']})" for p in r["latent_peaks"])
-            for r in adam_runs
-        )
-        out.append(
-            {
-                "claim": "5. after Adam training the latent weights have three peaks (0, +-a)",
-                "numbers": f"peaks at (count): {positions}",
-                "metric": "threshold",
-                "spread": None,
-                "verdict": "reproduced" if all(shapes) else "not reproduced",
-            }
-        )
-    else:
-        pending("5. after Adam training the latent weights have three peaks (0, +-a)")
     return out
 
 

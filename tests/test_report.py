@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from adambnn_tf.report import read_run, write_report
+from adambnn_tf.report.layout import StageData
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -374,6 +375,34 @@ def test_sampled_ff_is_drawn_at_its_recorded_iterations(tmp_path, monkeypatch):
     monkeypatch.undo()
     text = pathlib.Path(write_report(tmp_path)).read_text()
     assert "| stage1 | 10 | every 10 steps |" in text
+
+
+def test_runs_side_by_side_get_a_colour_each_and_one_legend_entry(tmp_path, monkeypatch):
+    from adambnn_tf.report import plots
+
+    def stage(name, length):
+        return StageData(name, {}, np.full(length, 1e-3))
+
+    # Twelve runs (more than matplotlib's default cycle of 10); the first has two stages.
+    runs = {"two-step": [stage("stage1", 5), stage("stage2", 5)]}
+    runs.update({f"run{i}": [stage("stage2", 10)] for i in range(11)})
+    drawn = []
+    original_plot = plots.plt.Axes.plot
+
+    def record_plot(axes, x, y, *args, **kwargs):
+        drawn.append(kwargs)
+        return original_plot(axes, x, y, *args, **kwargs)
+
+    monkeypatch.setattr(plots.plt.Axes, "plot", record_plot)
+    assert plots.plot_ff_per_step_of_runs(runs, str(tmp_path / "ff.png"))
+    first, second, *others = drawn
+    # One run, one colour: stage 1 dashed without a legend entry, stage 2 solid and named.
+    assert first["color"] == second["color"]
+    assert (first["linestyle"], first["label"]) == ("--", None)
+    assert (second["linestyle"], second["label"]) == ("-", "two-step")
+    colors = [second["color"], *(kwargs["color"] for kwargs in others)]
+    assert len(set(colors)) == 12
+    assert [kwargs["label"] for kwargs in others] == [f"run{i}" for i in range(11)]
 
 
 def test_ff_sampling_is_named_from_the_recorded_steps():

@@ -99,33 +99,61 @@ def plot_curves_per_stage(
 
 
 def _draw_ff_per_step(
-    axes: plt.Axes, stages: Sequence[StageData], label: str | None, smooth: int
+    axes: plt.Axes,
+    stages: Sequence[StageData],
+    label: str | None,
+    smooth: int,
+    color=None,
 ) -> bool:
-    """Draws the stages' per-iteration FF-ratios in sequence; returns whether any was drawn."""
+    """Draws the stages' per-iteration FF-ratios in sequence; returns whether any was drawn.
+
+    Without a `label` each stage is its own legend entry; with one (a run among several) the
+    run is one entry in one `color`, its earlier stages dashed and its last stage solid.
+    """
+    drawable = [s for s in stages if s.ff_per_step is not None and len(s.ff_per_step)]
     offset = 0
-    drawn = False
-    for stage in stages:
-        if stage.ff_per_step is None or not len(stage.ff_per_step):
-            continue
+    for index, stage in enumerate(drawable):
         steps = offset + stage.ff_steps + 1
         values = stage.ff_per_step
         if smooth > 1 and len(values) >= smooth:
             values = np.convolve(values, np.ones(smooth) / smooth, mode="same")
         # Zero flips cannot be drawn on a log axis; they are left as gaps.
         positive = np.where(values > 0, values, np.nan)
-        name = stage.name if label is None else f"{label} ({stage.name})"
-        axes.plot(steps, positive, linewidth=0.8, label=name)
+        last = index == len(drawable) - 1
+        if label is None:
+            axes.plot(steps, positive, linewidth=0.8, label=stage.name)
+        else:
+            axes.plot(
+                steps,
+                positive,
+                linewidth=0.9,
+                color=color,
+                linestyle="-" if last else "--",
+                label=label if last else None,
+            )
         offset = int(steps[-1])
-        drawn = True
-    return drawn
+    return bool(drawable)
 
 
-def _finish_ff_axes(figure: plt.Figure, axes: plt.Axes, path: str, title: str) -> str:
+def _finish_ff_axes(
+    figure: plt.Figure, axes: plt.Axes, path: str, title: str, *, legend_outside: bool = False
+) -> str:
     axes.set_yscale("log")
     axes.set(title=title, xlabel="iteration", ylabel="FF-ratio (log)")
     axes.grid(alpha=0.3, which="both")
-    axes.legend(fontsize="small")
+    if legend_outside:  # many runs: a legend inside would hide the curves
+        axes.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    else:
+        axes.legend(fontsize="small")
     return save_figure(figure, path)
+
+
+def _distinct_colors(count: int) -> list:
+    """`count` colours, as far apart as matplotlib's palettes allow: tab10's, then tab20's
+    lighter shades (the default cycle repeats after 10, so two runs would share a colour)."""
+    tab20 = plt.get_cmap("tab20").colors
+    palette = list(tab20[0::2]) + list(tab20[1::2])
+    return [palette[index % len(palette)] for index in range(count)]
 
 
 def plot_ff_per_step(stages: Sequence[StageData], path: str) -> str | None:
@@ -149,6 +177,9 @@ def plot_ff_per_step_of_runs(
 ) -> str | None:
     """Plots the per-iteration FF-ratio of several runs on one log-scale figure.
 
+    Each run is one colour and one legend entry (beside the axes); a run's earlier stages are
+    dashed, its last stage solid.
+
     !!! example
         ```python
         runs = {name: read_run(folder).stages for name, folder in arms.items()}
@@ -164,12 +195,18 @@ def plot_ff_per_step_of_runs(
         `path`, or `None` when no run has per-iteration values.
     """
     figure, axes = plt.subplots(figsize=(9, 5))
-    drawn = [_draw_ff_per_step(axes, stages, label, smooth) for label, stages in runs.items()]
+    colors = _distinct_colors(len(runs))
+    drawn = [
+        _draw_ff_per_step(axes, stages, label, smooth, color)
+        for (label, stages), color in zip(runs.items(), colors, strict=True)
+    ]
     if not any(drawn):
         plt.close(figure)
         return None
     title = "FF-ratio per iteration" + (f" (running mean of {smooth})" if smooth > 1 else "")
-    return _finish_ff_axes(figure, axes, path, title)
+    if any(len(stages) > 1 for stages in runs.values()):
+        title += "; earlier stages dashed"
+    return _finish_ff_axes(figure, axes, path, title, legend_outside=True)
 
 
 def plot_latent_histogram(weights: np.ndarray, path: str, *, bins: int = 201) -> str:
