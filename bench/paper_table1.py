@@ -60,6 +60,9 @@ SWEEP_EPOCHS = 1
 VALIDATION_EXAMPLES = 5000
 SWEEP_RATES = {"adam": (1e-3, 2e-3, 4e-3, 8e-3), "sgd": (0.003, 0.01, 0.03, 0.1, 0.3)}
 """Each grid was widened once, where its first best (Adam 4e-3, SGD 0.03) lay on its edge."""
+TWIN_EXTRA_RATES = {"adam": (5e-4,)}
+"""The float twin's grids are the BNN's, widened the same way: its Adam's first best (1e-3)
+lay on the lower edge."""
 SMALL_WEIGHT = 1e-3
 CLIP_EDGE = 0.99
 """Latent weights at least this large sit at the edge of the binarizer's gradient (|w| <= 1)."""
@@ -240,7 +243,8 @@ def _sweep_arms():
     """The sweep's runs: each optimizer's rates, for the BNN and for its float twin."""
     for binary in (True, False):
         for optimizer, rates in SWEEP_RATES.items():
-            for rate in rates:
+            extra = () if binary else TWIN_EXTRA_RATES.get(optimizer, ())
+            for rate in (*extra, *rates):
                 arm = Arm(
                     "sweep",
                     "one-step",
