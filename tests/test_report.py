@@ -377,6 +377,28 @@ def test_sampled_ff_is_drawn_at_its_recorded_iterations(tmp_path, monkeypatch):
     assert "| stage1 | 10 | every 10 steps |" in text
 
 
+def test_a_diverged_run_gets_its_report_with_the_finite_weights(full_run):
+    # Too large a learning rate: NaN latent weights and losses (the sweep's SGD at 0.3).
+    weights = np.concatenate([np.full(3, np.nan), [0.5, -0.25, np.inf, 0.125]])
+    np.savez(full_run / "latent_weights_final.npz", conv_1=weights)
+    history = json.loads((full_run / "stage2" / "history.json").read_text())
+    history["loss"] = [float("nan"), float("nan")]
+    (full_run / "stage2" / "history.json").write_text(json.dumps(history))
+    text = pathlib.Path(write_report(full_run)).read_text()
+    latent = text.split("## Latent weights at the end")[1].split("\n## ")[0]
+    assert "4 of 7 latent weights are not finite" in latent
+    # The statistics are those of 0.5, -0.25 and 0.125.
+    assert "| values | 3 |" in latent
+    assert "| max abs(w) | 0.5 |" in latent
+    assert "latent_weights.png" in _images(latent)
+    # Nothing finite: the note, no table and no histogram.
+    np.savez(full_run / "latent_weights_final.npz", conv_1=np.full(4, np.nan))
+    text = pathlib.Path(write_report(full_run)).read_text()
+    latent = text.split("## Latent weights at the end")[1].split("\n## ")[0]
+    assert "4 of 4 latent weights are not finite" in latent
+    assert "| values |" not in latent and not _images(latent)
+
+
 def test_runs_side_by_side_get_a_colour_each_and_one_legend_entry(tmp_path, monkeypatch):
     from adambnn_tf.report import plots
 

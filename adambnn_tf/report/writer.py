@@ -231,6 +231,20 @@ def _latent_section(run: RunData, lines: list[str], output_dir: str) -> None:
     if not weights.size:
         lines.extend(["*The latent-weight file holds no values.*", ""])
         return
+    finite = np.isfinite(weights)
+    if not finite.all():
+        # A run that diverged (e.g. too large a learning rate) still gets its report.
+        lines.extend(
+            [
+                f"*{int(np.sum(~finite)):,} of {weights.size:,} latent weights are not finite: "
+                "the training diverged (lower the learning rate). The statistics below are of "
+                "the finite ones.*",
+                "",
+            ]
+        )
+        weights = weights[finite]
+        if not weights.size:
+            return
     magnitude = np.abs(weights)
     largest = float(magnitude.max())
     rows = [
