@@ -263,19 +263,22 @@ def verdicts(rows: list[dict]) -> list[dict]:
             "ff_stage2_mean",
         )
 
-    def two_step_best():
-        two = _mean(rows, "twostep_wd5e-6", "test_top1")
-        ones = {p: _mean(rows, p, "test_top1") for p in (*one_step, "onestep_wd-1e-7")}
-        ones = {p: v for p, v in ones.items() if v is not None}
-        numbers = f"two-step 5e-6: {100 * two:.2f}; one-step: " + ", ".join(
-            f"{p.split('_wd')[1]} {100 * v:.2f}" for p, v in ones.items()
-        )
-        return numbers, [two - v for v in ones.values()]
+    def above_every_one_step(two_step: str, shown: str, one_step_shown: str):
+        def numbers_and_differences():
+            two = _mean(rows, two_step, "test_top1")
+            ones = {p: _mean(rows, p, "test_top1") for p in (*one_step, "onestep_wd-1e-7")}
+            ones = {p: v for p, v in ones.items() if v is not None}
+            numbers = f"{shown}: {100 * two:.2f}; {one_step_shown}: " + ", ".join(
+                f"{p.split('_wd')[1]} {100 * v:.2f}" for p, v in ones.items()
+            )
+            return numbers, [two - v for v in ones.values()]
+
+        return numbers_and_differences
 
     add(
         "3b. two-step (5e-6 then 0): higher test top-1 than every one-step arm",
         ("twostep_wd5e-6", *one_step),
-        two_step_best,
+        above_every_one_step("twostep_wd5e-6", "two-step 5e-6", "one-step"),
         "test_top1",
     )
 
@@ -293,21 +296,11 @@ def verdicts(rows: list[dict]) -> list[dict]:
         paper_budget_lower_ff,
         "ff_stage2_mean",
     )
-
-    def paper_budget_best():
-        two = _mean(rows, paper_budget, "test_top1")
-        ones = {p: _mean(rows, p, "test_top1") for p in (*one_step, "onestep_wd-1e-7")}
-        ones = {p: v for p, v in ones.items() if v is not None}
-        numbers = f"two-step 10 + 10: {100 * two:.2f}; one-step (10 epochs): " + ", ".join(
-            f"{p.split('_wd')[1]} {100 * v:.2f}" for p, v in ones.items()
-        )
-        return numbers, [two - v for v in ones.values()]
-
     add(
         "3b. two-step (5e-6 then 0) at the paper's budget (10 + 10 epochs): higher test top-1 "
         "than every one-step arm",
         (paper_budget, *one_step),
-        paper_budget_best,
+        above_every_one_step(paper_budget, "two-step 10 + 10", "one-step (10 epochs)"),
         "test_top1",
     )
 
