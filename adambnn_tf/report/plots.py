@@ -103,7 +103,7 @@ def _draw_ff_per_step(
     stages: Sequence[StageData],
     label: str | None,
     smooth: int,
-    color=None,
+    color: tuple[float, ...] | str | None = None,
 ) -> bool:
     """Draws the stages' per-iteration FF-ratios in sequence; returns whether any was drawn.
 
@@ -148,7 +148,7 @@ def _finish_ff_axes(
     return save_figure(figure, path)
 
 
-def _distinct_colors(count: int) -> list:
+def _distinct_colors(count: int) -> list[tuple[float, ...]]:
     """`count` colours, as far apart as matplotlib's palettes allow: tab10's, then tab20's
     lighter shades (the default cycle repeats after 10, so two runs would share a colour)."""
     tab20 = plt.get_cmap("tab20").colors
