@@ -249,17 +249,19 @@ def verdicts(rows: list[dict]) -> list[dict]:
         "test_top1",
     )
 
+    def lower_stage2_ff(two_step: str, one_step_arm: str, shown: str):
+        def numbers_and_differences():
+            two = _mean(rows, two_step, "ff_stage2_mean")
+            one = _mean(rows, one_step_arm, "ff_stage2_mean")
+            return f"stage-2 FF: {shown} {two:.3g}, one-step {one:.3g}", [one - two]
+
+        return numbers_and_differences
+
     for decay in ("5e-6", "1e-5"):
-
-        def lower_ff(decay=decay):
-            two = _mean(rows, f"twostep_wd{decay}", "ff_stage2_mean")
-            one = _mean(rows, f"onestep_wd{decay}", "ff_stage2_mean")
-            return f"stage-2 FF: two-step {two:.3g}, one-step {one:.3g}", [one - two]
-
         add(
             f"3a. two-step ({decay} then 0): lower stage-2 FF than one-step at {decay}",
             (f"twostep_wd{decay}", f"onestep_wd{decay}"),
-            lower_ff,
+            lower_stage2_ff(f"twostep_wd{decay}", f"onestep_wd{decay}", "two-step"),
             "ff_stage2_mean",
         )
 
@@ -284,16 +286,11 @@ def verdicts(rows: list[dict]) -> list[dict]:
 
     paper_budget = "twostep_wd5e-6_paper_budget"
 
-    def paper_budget_lower_ff():
-        two = _mean(rows, paper_budget, "ff_stage2_mean")
-        one = _mean(rows, "onestep_wd5e-6", "ff_stage2_mean")
-        return f"stage-2 FF: two-step 10 + 10 {two:.3g}, one-step {one:.3g}", [one - two]
-
     add(
         "3a. two-step (5e-6 then 0) at the paper's budget (10 + 10 epochs): lower stage-2 FF "
         "than one-step at 5e-6",
         (paper_budget, "onestep_wd5e-6"),
-        paper_budget_lower_ff,
+        lower_stage2_ff(paper_budget, "onestep_wd5e-6", "two-step 10 + 10"),
         "ff_stage2_mean",
     )
     add(
