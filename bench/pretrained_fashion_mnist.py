@@ -38,30 +38,29 @@ from adambnn_tf.config import recipe
 
 VALIDATION_EXAMPLES = 5000
 SEEDS = (0, 1, 2)
-_LONG = {"stage1.learning_rate": 8e-3, "stage2.learning_rate": 8e-3, "stage1.epochs": 10}
+# 22 epochs: at about 1.85 minutes per epoch with validation (the Table-1 campaign's 10-epoch
+# arms took 17.2-18.5 training minutes on a quiet machine), a run stays near 41 of the issue's
+# 45 minutes, with room for a noisy neighbour.
+_LONG = {"stage1.epochs": 12, "stage2.epochs": 10}
+_AT_8E3 = {"stage1.learning_rate": 8e-3, "stage2.learning_rate": 8e-3}
 CANDIDATES: dict[str, dict] = {
-    # Two-step at 8e-3 (the rate the Table-1 campaign chose on this split), 10 + 8 epochs: at
-    # 10 + 10 its paper-budget arm reached the best validation top-1 of the campaign (93.60%,
-    # without label smoothing) and its last two stage-2 epochs added nothing on validation
-    # (93.60, 93.60), so stage 2 gives up two epochs to keep the 45-minute budget.
-    "10+8": {**_LONG, "stage2.epochs": 8},
-    # One-step (binary weights from scratch, no decay) for the same 18 epochs: at 10 epochs
+    # Two-step at 8e-3 (the rate the Table-1 campaign chose on this split), 12 + 10 epochs: at
+    # 10 + 10 its paper-budget arm reached the campaign's best validation top-1 (93.60%, without
+    # label smoothing), and its stage 1 alone 93.54%: stage 1 decides, so it gets the two epochs.
+    "12+10": {**_LONG, **_AT_8E3},
+    # The same at half the rate: the rate was chosen by 1-epoch runs, which favour large rates.
+    "12+10_lr4e-3": {**_LONG, "stage1.learning_rate": 4e-3, "stage2.learning_rate": 4e-3},
+    # One-step (binary weights from scratch, no decay) for the same 22 epochs: at 10 epochs
     # one-step ended 0.3 to 0.5 points above two-step 5 + 5 on validation in the campaign.
-    "onestep_18": {
+    "onestep_22": {
         "training.scheme": "one-step",
-        "stage2.epochs": 18,
+        "stage2.epochs": 22,
         "stage2.learning_rate": 8e-3,
     },
     # With the random horizontal flip (no crop, every pixel kept): the paper-budget arm ended
-    # 2.7 points above validation on its training images, so it overfits.
-    "10+8_flip": {**_LONG, "stage2.epochs": 8, "data.augment": True, "data.random_crop": False},
-    # Stage 2 distils the finished stage-1 model (binary activations, real weights: 93.54% on
-    # validation in the paper-budget arm, above its own stage 2 for most of that stage).
-    "10+8_stage1_teacher": {
-        **_LONG,
-        "stage2.epochs": 8,
-        "distillation.stage2_teacher": "stage1",
-    },
+    # 2.7 points above validation on its training images, so it overfits at this length (crop
+    # and flip cost 1.15 points in the 93% study's shorter 9 + 5 run, where the BNN underfit).
+    "12+10_flip": {**_LONG, **_AT_8E3, "data.augment": True, "data.random_crop": False},
 }
 """Overrides of the `fashion-mnist` recipe, in the order they run."""
 
