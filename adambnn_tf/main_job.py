@@ -97,6 +97,11 @@ def build_zoo_model(model: ModelConfig, stage: int, input_shape, num_classes: in
     # build; "float32" leaves the policy as it is (a float64 parity test sets its own).
     mixed = model.precision != "float32"
     previous = tf.keras.mixed_precision.global_policy()
+    if previous.name == tf.keras.backend.floatx():
+        # The default policy follows floatx; setting its object back would pin it, and a later
+        # `set_floatx` (the float64 parity test's) would no longer reach new layers. `None`
+        # makes Keras derive the policy from floatx again.
+        previous = None
     if mixed:
         tf.keras.mixed_precision.set_global_policy(model.precision)
     try:

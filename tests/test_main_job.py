@@ -186,6 +186,21 @@ def test_the_float_twin_trains_with_the_same_recipe(tmp_path):
     assert results["tflite_path"] is None and not (run_dir / "export").exists()  # nothing binary
 
 
+def test_a_bfloat16_build_leaves_the_policy_following_floatx():
+    import tensorflow as tf
+
+    from adambnn_tf.config import RunConfig
+    from adambnn_tf.main_job import build_zoo_model
+
+    config = RunConfig().with_overrides({"model.precision": "mixed_bfloat16"})
+    build_zoo_model(config.model, 2, (28, 28, 1), 10)
+    tf.keras.backend.set_floatx("float64")
+    try:  # what the float64 parity test does after any other test in its process
+        assert tf.keras.layers.Dense(1).compute_dtype == "float64"
+    finally:
+        tf.keras.backend.set_floatx("float32")
+
+
 @pytest.mark.needs_fashion_mnist
 def test_a_bfloat16_run_trains_in_bfloat16_and_saves_float32(tmp_path):
     import tensorflow as tf
