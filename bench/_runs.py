@@ -9,9 +9,63 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import statistics
 
-__all__ = ["campaign_parser", "results_of", "run_once", "spread", "write_outputs"]
+__all__ = [
+    "VALIDATION_EXAMPLES",
+    "campaign_parser",
+    "fashion_mnist_run",
+    "results_of",
+    "run_once",
+    "spread",
+    "train_command",
+    "write_outputs",
+]
+
+VALIDATION_EXAMPLES = 5000
+"""The fixed, class-stratified validation split carved from the Fashion-MNIST training images on
+which every campaign chooses (`data.validation_examples`)."""
+
+
+def fashion_mnist_run(overrides: dict, output_dir: str, fixed: dict | None = None):
+    """A quiet run of the `fashion-mnist` recipe that validates on `VALIDATION_EXAMPLES`.
+
+    # Arguments
+        overrides: a candidate's changes of the recipe (dotted keys).
+        output_dir: the run directory.
+        fixed: changes that win over `overrides` (e.g. the seed).
+
+    # Returns
+        The `adambnn_tf.config.RunConfig`.
+    """
+    from adambnn_tf.config import recipe
+
+    return recipe("fashion-mnist").with_overrides(
+        {
+            "data.validation_examples": VALIDATION_EXAMPLES,
+            "output.progress": False,
+            **overrides,
+            **(fixed or {}),
+            "output_dir": output_dir,
+        }
+    )
+
+
+def train_command(run_dir: str) -> str:
+    """The `adambnn train` command that gives a run's recorded configuration (`run.json`).
+
+    # Arguments
+        run_dir: the run directory.
+
+    # Returns
+        The command, quoted for a POSIX shell.
+    """
+    from adambnn_tf.cli.config_options import train_arguments
+    from adambnn_tf.config import RunConfig
+
+    config = RunConfig.load(os.path.join(run_dir, "run.json"))
+    return shlex.join(["adambnn", "train", *train_arguments(config)])
 
 
 def results_of(run_dir: str) -> dict | None:

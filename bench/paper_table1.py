@@ -47,7 +47,7 @@ import time
 import numpy as np
 import tensorflow as tf
 from _machine import cpu_description  # beside this script
-from _runs import campaign_parser  # beside this script
+from _runs import VALIDATION_EXAMPLES, campaign_parser  # beside this script
 from paper_table1_verdicts import arm_prefix, histogram_peaks, verdict_table  # beside this script
 
 import adambnn_tf  # noqa: F401  (selects tf-keras before TensorFlow is imported)
@@ -57,7 +57,6 @@ from adambnn_tf.quantizers import is_latent_weight
 
 EPOCHS = 10
 SWEEP_EPOCHS = 1
-VALIDATION_EXAMPLES = 5000
 SWEEP_RATES = {"adam": (1e-3, 2e-3, 4e-3, 8e-3), "sgd": (0.003, 0.01, 0.03, 0.1, 0.3)}
 """Each grid was widened once, where its first best (Adam 4e-3, SGD 0.03) lay on its edge."""
 TWIN_EXTRA_RATES = {"adam": (5e-4,)}

@@ -17,7 +17,8 @@ from its last epoch; run the same command again):
    spread over seeds, the BNN's gap to its twin, and the seed to ship (best validation).
 
 Then ship the chosen seed: `python bench/ship_pretrained.py RUNS_DIR/<run> --name
-fashion_mnist --command "..."` (the command `summary.json` records).
+fashion_mnist --command "..."` (the run's command, which `summary.json` records: the
+`adambnn train` options that give its `run.json`).
 
 !!! example
     ```bash
@@ -31,12 +32,18 @@ from __future__ import annotations
 import os
 
 from _machine import cpu_description  # beside this script
-from _runs import campaign_parser, results_of, run_once, spread, write_outputs  # beside this script
+from _runs import (  # beside this script
+    campaign_parser,
+    fashion_mnist_run,
+    results_of,
+    run_once,
+    spread,
+    train_command,
+    write_outputs,
+)
 
 import adambnn_tf  # noqa: F401  (selects tf-keras before TensorFlow is imported)
-from adambnn_tf.config import recipe
 
-VALIDATION_EXAMPLES = 5000
 SEEDS = (0, 1, 2)
 # 22 epochs: at about 1.85 minutes per epoch with validation (the Table-1 campaign's 10-epoch
 # arms took 17.2-18.5 training minutes on a quiet machine), a run stays near 41 of the issue's
@@ -67,16 +74,7 @@ CANDIDATES: dict[str, dict] = {
 
 def candidate_config(overrides: dict, output_dir: str, seed: int, binary: bool = True):
     """One run: the recipe, the validation split, a candidate's overrides, seed and model."""
-    return recipe("fashion-mnist").with_overrides(
-        {
-            "data.validation_examples": VALIDATION_EXAMPLES,
-            "output.progress": False,
-            **overrides,
-            "output_dir": output_dir,
-            "training.seed": seed,
-            "model.binary": binary,
-        }
-    )
+    return fashion_mnist_run(overrides, output_dir, {"training.seed": seed, "model.binary": binary})
 
 
 def chosen_candidate(runs_dir: str) -> str:
@@ -97,22 +95,25 @@ def _seed_dir(runs_dir: str, model: str, seed: int, chosen: str) -> str:
 
 
 def summarize(runs_dir: str) -> dict:
-    """Every finished run's numbers, the spread per model and the seed to ship (the chosen
-    candidate's run is the BNN's seed 0)."""
+    """Every finished run's numbers and `adambnn train` command, the spread per model and the
+    seed to ship (the chosen candidate's run is the BNN's seed 0)."""
     rows = []
-    for name in CANDIDATES:
-        results = results_of(os.path.join(runs_dir, "choose", name))
+
+    def add_row(run_dir: str, phase: str, run: str, seed: int) -> None:
+        results = results_of(run_dir)
         if results:
-            rows.append({"phase": "choose", "run": name, "seed": 0, **results})
+            command = train_command(run_dir)
+            rows.append({"phase": phase, "run": run, "seed": seed, "command": command, **results})
+
+    for name in CANDIDATES:
+        add_row(os.path.join(runs_dir, "choose", name), "choose", name, 0)
     try:
         chosen = chosen_candidate(runs_dir)
     except RuntimeError:
         chosen = None
     for model in ("bnn", "twin") if chosen else ():
         for seed in SEEDS:
-            results = results_of(_seed_dir(runs_dir, model, seed, chosen))
-            if results:
-                rows.append({"phase": "seeds", "run": model, "seed": seed, **results})
+            add_row(_seed_dir(runs_dir, model, seed, chosen), "seeds", model, seed)
     summary = {"cpu": cpu_description(), "chosen": chosen, "rows": rows}
     for model in ("bnn", "twin"):
         finished = [r for r in rows if r["phase"] == "seeds" and r["run"] == model]

@@ -28,13 +28,18 @@ import json
 import os
 
 from _machine import cpu_description  # beside this script
-from _runs import campaign_parser, results_of, run_once, write_outputs  # beside this script
+from _runs import (  # beside this script
+    campaign_parser,
+    fashion_mnist_run,
+    results_of,
+    run_once,
+    write_outputs,
+)
 
 import adambnn_tf  # noqa: F401  (selects tf-keras before TensorFlow is imported)
-from adambnn_tf.config import RunConfig, recipe
+from adambnn_tf.config import RunConfig
 
 TARGET = 0.93
-VALIDATION_EXAMPLES = 5000
 _FAST = {"stage1.learning_rate": 8e-3, "stage2.learning_rate": 8e-3}
 CANDIDATES: dict[str, dict] = {
     # One-step at 8e-3 for 10 epochs reached 93.18% and 93.24% on this validation split in
@@ -55,15 +60,7 @@ CANDIDATES: dict[str, dict] = {
 
 def candidate_config(overrides: dict, output_dir: str) -> RunConfig:
     """One run: the recipe, the validation split validated every epoch, the overrides."""
-    return recipe("fashion-mnist").with_overrides(
-        {
-            "data.validation_examples": VALIDATION_EXAMPLES,
-            "tracking.validate_every": 1,
-            "output.progress": False,
-            **overrides,
-            "output_dir": output_dir,
-        }
-    )
+    return fashion_mnist_run({"tracking.validate_every": 1, **overrides}, output_dir)
 
 
 def _history(run_dir: str, phase: str) -> dict:

@@ -4,13 +4,19 @@ they report follow from the finished runs' files."""
 
 import json
 import os
+import shlex
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+import _runs  # noqa: E402  (bench)
 import pretrained_fashion_mnist as pretrained  # noqa: E402  (bench)
 import pytest  # noqa: E402
 import time_to_accuracy  # noqa: E402  (bench)
+
+from adambnn_tf.cli import build_parser  # noqa: E402
+from adambnn_tf.cli.config_options import config_from_options  # noqa: E402
+from adambnn_tf.config import RunConfig  # noqa: E402
 
 
 def _write_json(path, payload):
@@ -37,7 +43,7 @@ def test_every_candidate_is_a_valid_run_on_the_validation_split(campaign, tmp_pa
     seed = (0,) if campaign is pretrained else ()  # the pretrained campaign's runs take a seed
     for name, overrides in campaign.CANDIDATES.items():
         config = campaign.candidate_config(overrides, str(tmp_path / name), *seed)
-        assert config.data.validation_examples == campaign.VALIDATION_EXAMPLES, name
+        assert config.data.validation_examples == _runs.VALIDATION_EXAMPLES, name
         assert config.output_dir == str(tmp_path / name)
         for key, value in overrides.items():
             section, field = key.split(".")
@@ -52,6 +58,13 @@ def test_the_float_twin_differs_from_the_bnn_in_the_binary_flag_alone(tmp_path):
     assert bnn.with_overrides({"model.binary": False}) == twin
 
 
+def _pretrained_run(run_dir, overrides, validation, test, seed=0, binary=True):
+    """A finished run of the pretrained campaign: its `run.json` and `results.json`."""
+    config = pretrained.candidate_config(overrides, run_dir, seed, binary)
+    _write_json(os.path.join(run_dir, "run.json"), config.to_json())
+    _finished_run(run_dir, validation, test)
+
+
 def test_the_pretrained_campaign_chooses_by_validation_and_ships_the_best_validation_seed(
     tmp_path,
 ):
@@ -59,15 +72,18 @@ def test_the_pretrained_campaign_chooses_by_validation_and_ships_the_best_valida
     validations = {name: 0.90 + 0.01 * index for index, name in enumerate(names)}
     validations[names[0]] = 0.99  # the best on validation, though not on test
     for name, validation in validations.items():
-        _finished_run(str(tmp_path / "choose" / name), validation, test=0.80)
+        overrides = pretrained.CANDIDATES[name]
+        _pretrained_run(str(tmp_path / "choose" / name), overrides, validation, test=0.80)
     assert pretrained.chosen_candidate(str(tmp_path)) == names[0]
 
+    chosen = pretrained.CANDIDATES[names[0]]
     bnn = {1: (0.92, 0.931), 2: (0.95, 0.925)}  # seed: (validation, test); seed 0 is the choice
     twin = {0: (0.93, 0.935), 1: (0.93, 0.941), 2: (0.93, 0.938)}
     for seed, (validation, test) in bnn.items():
-        _finished_run(str(tmp_path / "seeds" / f"bnn_s{seed}"), validation, test)
+        _pretrained_run(str(tmp_path / "seeds" / f"bnn_s{seed}"), chosen, validation, test, seed)
     for seed, (validation, test) in twin.items():
-        _finished_run(str(tmp_path / "seeds" / f"twin_s{seed}"), validation, test)
+        run_dir = str(tmp_path / "seeds" / f"twin_s{seed}")
+        _pretrained_run(run_dir, chosen, validation, test, seed, binary=False)
 
     summary = pretrained.summarize(str(tmp_path))
     assert summary["chosen"] == names[0]
@@ -77,6 +93,15 @@ def test_the_pretrained_campaign_chooses_by_validation_and_ships_the_best_valida
         (0.935 + 0.941 + 0.938) / 3 - (0.80 + 0.931 + 0.925) / 3
     )
     assert summary["ship_seed"] == 0  # validation 0.99, the chosen candidate's own run
+    # Each row's command gives that run's configuration back.
+    for row in summary["rows"]:
+        words = shlex.split(row["command"])
+        assert words[:2] == ["adambnn", "train"]
+        parsed = config_from_options(build_parser().parse_args(words[1:]))
+        run_dir = parsed.output_dir
+        assert parsed == RunConfig.load(os.path.join(run_dir, "run.json")), row["run"]
+    twin_row = next(row for row in summary["rows"] if row["run"] == "twin")
+    assert "--float-twin" in twin_row["command"]
 
 
 def test_the_pretrained_campaign_refuses_to_choose_before_every_candidate_finished(tmp_path):

@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 
 from adambnn_tf.cli import build_parser, main
-from adambnn_tf.cli.config_options import config_from_options
+from adambnn_tf.cli.config_options import config_from_options, train_arguments
 from adambnn_tf.config import ConfigError, RunConfig, recipe, recipe_names
 
 
@@ -122,6 +122,30 @@ def test_cli_flags_reach_the_configuration():
     assert config.recipe == "fashion-mnist" and config.data.batch_size == 64  # from the recipe
     per_stage = _from_cli("--learning-rate", "2e-3", "1e-3")
     assert (per_stage.stage1.learning_rate, per_stage.stage2.learning_rate) == (2e-3, 1e-3)
+
+
+@pytest.mark.parametrize(
+    "name, overrides",
+    [
+        ("fashion-mnist", {}),
+        # A stage flag with one value for both stages, a switch-off flag, a plain flag.
+        ("fashion-mnist", {"stage1.epochs": 12, "stage2.epochs": 10, "stage1.learning_rate": 8e-3,
+                           "stage2.learning_rate": 8e-3, "data.validation_examples": 5000,
+                           "output.progress": False, "output_dir": "runs/a b"}),
+        # Stage values that differ, a switch turned on, the float twin, a field without flag.
+        ("quickstart", {"training.scheme": "one-step", "stage2.epochs": 22, "data.augment": True,
+                        "data.random_crop": False, "model.binary": False,
+                        "stage1.weight_decay": 1e-5, "tracking.track_every": 3}),
+        ("official-imagenet", {"distillation.teacher": None, "data.data_dir": "/data/imagenet"}),
+    ],
+)  # fmt: skip
+def test_train_arguments_give_the_configuration_back(name, overrides):
+    config = recipe(name).with_overrides(overrides)
+    config.validate()
+    arguments = train_arguments(config)
+    assert _from_cli(*arguments) == config
+    # Only what differs from the recipe is stated.
+    assert len(train_arguments(recipe(name))) == 2
 
 
 def test_run_json_round_trips_and_reruns_the_same_configuration(tmp_path):

@@ -10,6 +10,7 @@ are not given leave the recipe's value alone; `--set KEY=VALUE` reaches every fi
     parser = argparse.ArgumentParser(allow_abbrev=False)
     add_config_options(parser)
     config = config_from_options(parser.parse_args(["--epochs", "3", "2", "--seed", "1"]))
+    train_arguments(config)  # ["--recipe", "quickstart", "--epochs", "3", "2", "--seed", "1"]
     ```
 """
 
@@ -23,7 +24,7 @@ from adambnn_tf.config import DEFAULT_RECIPE, ConfigError, RunConfig, recipe, re
 from adambnn_tf.config.fields import setting_of
 from adambnn_tf.config.schema import StageConfig
 
-__all__ = ["add_config_options", "config_from_options"]
+__all__ = ["add_config_options", "config_from_options", "train_arguments"]
 
 _STAGES = ("stage1", "stage2")
 
@@ -34,6 +35,13 @@ def _flag(key: str, spec) -> str:
 
 def _default_text(value: Any) -> str:
     return "none" if value is None else str(value)
+
+
+def _value_text(value: Any) -> str:
+    """A value as text that `coerce` reads back to the same value."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return _default_text(value)
 
 
 def _option_fields():
@@ -159,3 +167,46 @@ def config_from_options(args: argparse.Namespace) -> RunConfig:
     config = base.with_overrides(overrides)
     config.validate()
     return config
+
+
+def train_arguments(config: RunConfig) -> list[str]:
+    """The `adambnn train` options that give `config`: its recipe, then what differs from it.
+
+    Stage settings use their shared flag (`--epochs 12 10`), fields with a flag use it, the
+    others `--set KEY=VALUE`, so that a run's `run.json` can be stated as the command a reader
+    types. `config_from_options` on these options gives `config` back.
+
+    # Arguments
+        config: a validated configuration (e.g. `RunConfig.load("runs/x/run.json")`).
+
+    # Returns
+        The options, one list item per shell word (join them with `shlex.join`).
+
+    !!! example
+        ```python
+        config = recipe("fashion-mnist").with_overrides({"training.seed": 1})
+        train_arguments(config)  # ["--recipe", "fashion-mnist", "--seed", "1"]
+        ```
+    """
+    base = recipe(config.recipe)
+    arguments = ["--recipe", config.recipe]
+    for field in dataclasses.fields(StageConfig):
+        values = [config.get(f"{stage}.{field.name}") for stage in _STAGES]
+        if values == [base.get(f"{stage}.{field.name}") for stage in _STAGES]:
+            continue
+        if setting_of(field).both_stages and values[0] == values[1]:
+            values = values[:1]
+        arguments += ["--" + field.name.replace("_", "-"), *map(_value_text, values)]
+    flagged = {key: (flag, spec) for key, flag, spec, _ in _option_fields()}
+    for key, _, _ in RunConfig.leaves():
+        value = config.get(key)
+        if key == "recipe" or key.split(".")[0] in _STAGES or value == base.get(key):
+            continue
+        flag, spec = flagged.get(key, (None, None))
+        if flag is not None and spec.negative_flag and value is False:
+            arguments.append(spec.negative_flag)
+        elif flag is not None and not spec.negative_flag:
+            arguments += [flag, _value_text(value)]
+        else:  # no flag, or a switch-off flag and the value on
+            arguments += ["--set", f"{key}={_value_text(value)}"]
+    return arguments
