@@ -96,3 +96,20 @@ def test_the_readme_and_the_docstring_state_the_recorded_card():
     readme = (pathlib.Path(__file__).resolve().parents[1] / "README.md").read_text()
     assert stated in readme and f"| {100 * card['validation_top1']:.2f}% |" in readme
     assert stated in ReActNetACompact.__doc__
+
+
+@pytest.mark.parametrize("entry", SHIPPED, ids=lambda e: f"{e['model']}-{e['name']}")
+def test_the_readme_card_states_the_manifest_card(entry):
+    readme = (pathlib.Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = readme.split("## Try a pretrained BNN", 1)[1].split("\n## ", 1)[0]
+    card = entry["card"]
+    stated = [
+        f'`weights="{entry["name"]}"`',
+        f"| {100 * card['test_top1_keras']:.2f}% / {100 * card['test_top1_lce']:.2f}% |",
+        f"| {100 * card['validation_top1']:.2f}% |",
+        f"| {card['parameters']:,} / {card['binary_parameters']:,} (",
+        f"| {card['keras_file_bytes'] / 1e6:.1f} MB / {card['tflite_bytes'] / 1e6:.2f} MB |",
+        f"{card['training_minutes']['total']:.1f} minutes",
+    ]
+    for text in stated:
+        assert text in section, f"README's pretrained card lacks {text!r}"
