@@ -148,6 +148,16 @@ def test_train_arguments_give_the_configuration_back(name, overrides):
     assert len(train_arguments(recipe(name))) == 2
 
 
+def test_a_switch_has_an_on_and_an_off_flag(capsys):
+    assert not recipe("fashion-mnist").data.augment
+    assert _from_cli("--recipe", "fashion-mnist", "--augment").data.augment
+    config = recipe("fashion-mnist").with_overrides({"data.augment": True, "model.binary": False})
+    assert train_arguments(config) == ["--recipe", "fashion-mnist", "--float-twin", "--augment"]
+    with pytest.raises(SystemExit):
+        _from_cli("--augment", "--no-augment")
+    assert "not allowed with argument --augment" in capsys.readouterr().err
+
+
 def test_run_json_round_trips_and_reruns_the_same_configuration(tmp_path):
     config = _from_cli("--recipe", "fashion-mnist", "--seed", "4", "--set", "data.lighting=0.2")
     assert RunConfig.from_json(json.loads(json.dumps(config.to_json()))) == config

@@ -81,10 +81,11 @@ def ReActNetACompact(
 
     | `weights=` | Fashion-MNIST test top-1, Keras / LCE | Parameters | Keras file | `.tflite` |
     | ---------- | ------------------------------------- | ---------- | ---------- | --------- |
-    | `"fashion_mnist"` | 92.60% / 92.60% | 1 112 010 | 4.6 MB | 0.21 MB |
+    | `"fashion_mnist"` | 93.04% / 93.04% | 1 112 010 | 4.6 MB | 0.21 MB |
 
-    Trained with `adambnn train --recipe fashion-mnist --epochs 5 5 --learning-rate 8e-3
-    --label-smoothing 0 --validation-examples 5000` (two-step, 29 minutes on 2 CPU cores).
+    Trained with `adambnn train --recipe fashion-mnist --epochs 12 10 --learning-rate 0.008
+    --augment --no-random-crop --validation-examples 5000` (two-step, 40.5 minutes on 2 CPU
+    cores; 93.88% on the 5,000 validation images that chose it).
 
     !!! example
         ```python

@@ -3,7 +3,8 @@
 Every leaf of `adambnn_tf.config.RunConfig` with a flag becomes an option whose help, choices
 and default come from its declaration; the stage settings (`stage1.epochs`,
 `stage2.epochs`, ...) share one flag that takes stage 1's and stage 2's values. Options that
-are not given leave the recipe's value alone; `--set KEY=VALUE` reaches every field.
+are not given leave the recipe's value alone; a switch has an on and an off flag (`--augment`,
+`--no-augment`); `--set KEY=VALUE` reaches every field.
 
 !!! example
     ```python
@@ -73,15 +74,17 @@ def add_config_options(parser: argparse.ArgumentParser) -> None:
         "run.json (to re-run or resume it)",
     )
     for key, flag, spec, default in _option_fields():
-        if spec.negative_flag:
-            parser.add_argument(
-                spec.negative_flag,
-                dest=key,
-                action="store_const",
-                const="false",
-                default=argparse.SUPPRESS,
-                help=f"{spec.help}: off ({key})",
-            )
+        if spec.negative_flag:  # a switch: a flag for each side, so a recipe's value can flip
+            switch = parser.add_mutually_exclusive_group()
+            for option, value, side in ((flag, "true", "on"), (spec.negative_flag, "false", "off")):
+                switch.add_argument(
+                    option,
+                    dest=key,
+                    action="store_const",
+                    const=value,
+                    default=argparse.SUPPRESS,
+                    help=f"{spec.help}: {side} ({key}; default {'on' if default else 'off'})",
+                )
             continue
         parser.add_argument(
             flag,
@@ -172,9 +175,10 @@ def config_from_options(args: argparse.Namespace) -> RunConfig:
 def train_arguments(config: RunConfig) -> list[str]:
     """The `adambnn train` options that give `config`: its recipe, then what differs from it.
 
-    Stage settings use their shared flag (`--epochs 12 10`), fields with a flag use it, the
-    others `--set KEY=VALUE`, so that a run's `run.json` can be stated as the command a reader
-    types. `config_from_options` on these options gives `config` back.
+    Stage settings use their shared flag (`--epochs 12 10`), switches their on or off flag
+    (`--augment`, `--no-augment`), other fields with a flag use it, the rest `--set
+    KEY=VALUE`, so that a run's `run.json` can be stated as the command a reader types.
+    `config_from_options` on these options gives `config` back.
 
     # Arguments
         config: a validated configuration (e.g. `RunConfig.load("runs/x/run.json")`).
@@ -202,11 +206,12 @@ def train_arguments(config: RunConfig) -> list[str]:
         value = config.get(key)
         if key == "recipe" or key.split(".")[0] in _STAGES or value == base.get(key):
             continue
-        flag, spec = flagged.get(key, (None, None))
-        if flag is not None and spec.negative_flag and value is False:
-            arguments.append(spec.negative_flag)
-        elif flag is not None and not spec.negative_flag:
-            arguments += [flag, _value_text(value)]
-        else:  # no flag, or a switch-off flag and the value on
+        if key not in flagged:
             arguments += ["--set", f"{key}={_value_text(value)}"]
+            continue
+        flag, spec = flagged[key]
+        if spec.negative_flag:
+            arguments.append(flag if value else spec.negative_flag)
+        else:
+            arguments += [flag, _value_text(value)]
     return arguments
