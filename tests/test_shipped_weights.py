@@ -106,3 +106,4 @@ def test_the_readme_and_the_docstring_state_the_manifest_card(entry):
     ]
     for text in stated:
         assert text in section, f"README's pretrained card lacks {text!r}"
+    assert " ".join(card["command"].split()) in " ".join(section.replace("\\\n", " ").split())
