@@ -28,13 +28,12 @@ VALIDATION_EXAMPLES = 5000
 which every campaign chooses (`data.validation_examples`)."""
 
 
-def fashion_mnist_run(overrides: dict, output_dir: str, fixed: dict | None = None):
+def fashion_mnist_run(overrides: dict, output_dir: str):
     """A quiet run of the `fashion-mnist` recipe that validates on `VALIDATION_EXAMPLES`.
 
     # Arguments
-        overrides: a candidate's changes of the recipe (dotted keys).
+        overrides: changes of the recipe (dotted keys), e.g. a candidate's and its seed.
         output_dir: the run directory.
-        fixed: changes that win over `overrides` (e.g. the seed).
 
     # Returns
         The `adambnn_tf.config.RunConfig`.
@@ -46,7 +45,6 @@ def fashion_mnist_run(overrides: dict, output_dir: str, fixed: dict | None = Non
             "data.validation_examples": VALIDATION_EXAMPLES,
             "output.progress": False,
             **overrides,
-            **(fixed or {}),
             "output_dir": output_dir,
         }
     )

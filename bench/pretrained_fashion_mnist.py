@@ -74,7 +74,9 @@ CANDIDATES: dict[str, dict] = {
 
 def candidate_config(overrides: dict, output_dir: str, seed: int, binary: bool = True):
     """One run: the recipe, the validation split, a candidate's overrides, seed and model."""
-    return fashion_mnist_run(overrides, output_dir, {"training.seed": seed, "model.binary": binary})
+    return fashion_mnist_run(
+        {**overrides, "training.seed": seed, "model.binary": binary}, output_dir
+    )
 
 
 def chosen_candidate(runs_dir: str) -> str:
