@@ -13,8 +13,9 @@ from its last epoch; run the same command again):
    the same architecture, binarizers replaced by their real-valued identity, the same recipe
    and budget).
 3. `table`: reads every finished run and writes `OUT_DIR/runs.md` and `OUT_DIR/summary.json`:
-   per run the validation and test top-1 and the training minutes, per model the mean and
-   spread over seeds, the BNN's gap to its twin, and the seed to ship (best validation).
+   per run the validation and test top-1 and the training minutes, each seed's BNN beside its
+   twin, per model the mean and spread over seeds, the BNN's gap to its twin, and the seed to
+   ship (best validation).
 
 Then ship the chosen seed: `python bench/ship_pretrained.py RUNS_DIR/<run> --name
 fashion_mnist --command "..."` (the run's command, which `summary.json` records: the
@@ -134,6 +135,35 @@ def summarize(runs_dir: str) -> dict:
     return summary
 
 
+def _percent(value: float | None) -> str:
+    return "" if value is None else f"{100 * value:.2f}"
+
+
+def _seed_pairs(summary: dict) -> list[str]:
+    """One line per seed: the BNN next to its float twin, and the twin's lead on test."""
+    by_model_seed = {(r["run"], r["seed"]): r for r in summary["rows"] if r["phase"] == "seeds"}
+    lines = [
+        "| seed | BNN validation | BNN test | BNN minutes | twin validation | twin test "
+        "| twin minutes | twin - BNN, test |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for seed in SEEDS:
+        bnn, twin = by_model_seed.get(("bnn", seed)), by_model_seed.get(("twin", seed))
+        if not bnn and not twin:
+            continue
+        cells = [str(seed)]
+        for row in (bnn, twin):
+            cells += [
+                _percent(row and row["validation_accuracy"]),
+                _percent(row and row["test_accuracy"]),
+                f"{row['training_minutes']['total']:.1f}" if row else "",
+            ]
+        gap = twin["test_accuracy"] - bnn["test_accuracy"] if bnn and twin else None
+        cells.append(_percent(gap))
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
 def _table(summary: dict) -> str:
     lines = [
         "| phase | run | seed | validation top-1 | test top-1 | training minutes |",
@@ -145,6 +175,8 @@ def _table(summary: dict) -> str:
             f"{100 * row['validation_accuracy']:.2f} | {100 * row['test_accuracy']:.2f} | "
             f"{row['training_minutes']['total']:.1f} |"
         )
+    if any(row["phase"] == "seeds" for row in summary["rows"]):
+        lines += ["", *_seed_pairs(summary)]
     for model in ("bnn", "twin"):
         if model in summary:
             test = summary[model]["test"]
@@ -153,6 +185,10 @@ def _table(summary: dict) -> str:
                 f"{summary[model]['seeds']} seeds (min {100 * test['min']:.2f}, max "
                 f"{100 * test['max']:.2f}, stdev {100 * test['stdev']:.2f})"
             )
+    if "gap_to_twin" in summary:
+        lines.append(f"\ntwin - BNN, mean test top-1: {100 * summary['gap_to_twin']:.2f} points")
+    if "ship_seed" in summary:
+        lines.append(f"\nship: the BNN's seed {summary['ship_seed']} (best validation top-1)")
     return "\n".join(lines) + "\n"
 
 

@@ -93,6 +93,12 @@ def test_the_pretrained_campaign_chooses_by_validation_and_ships_the_best_valida
         (0.935 + 0.941 + 0.938) / 3 - (0.80 + 0.931 + 0.925) / 3
     )
     assert summary["ship_seed"] == 0  # validation 0.99, the chosen candidate's own run
+    # The table sets each seed's BNN beside its twin, with the twin's lead on test.
+    table = pretrained._table(summary)
+    assert "| 0 | 99.00 | 80.00 | 30.0 | 93.00 | 93.50 | 30.0 | 13.50 |" in table
+    assert "| 1 | 92.00 | 93.10 | 30.0 | 93.00 | 94.10 | 30.0 | 1.00 |" in table
+    assert f"mean test top-1: {100 * summary['gap_to_twin']:.2f} points" in table
+    assert "ship: the BNN's seed 0" in table
     # Each row's command gives that run's configuration back.
     for row in summary["rows"]:
         words = shlex.split(row["command"])
