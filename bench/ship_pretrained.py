@@ -21,6 +21,7 @@ import argparse
 import hashlib
 import json
 import os
+import shlex
 import tempfile
 
 import numpy as np
@@ -88,13 +89,52 @@ def model_card(model, images: np.ndarray, labels: np.ndarray, weights_file: str)
     }
 
 
+def checked_training_command(command: str, config: RunConfig) -> RunConfig:
+    """The configuration an `adambnn train` command gives, checked to train what a run trained.
+
+    The card states the command; this proves it: the command must give the run's `run.json`
+    in every setting that changes what is trained (`RunConfig.identity`). Its output directory
+    may differ (a path on the campaign's machine is no use to a reader).
+
+    # Arguments
+        command: the `adambnn train ...` command, as a shell would split it.
+        config: the run's configuration (`run.json`).
+
+    # Returns
+        The command's configuration (with its output directory), for the card.
+
+    # Raises
+        ValueError: when the command is not `adambnn train`, or trains something else (the
+            message names each setting that differs and the run's value).
+    """
+    from adambnn_tf.cli import build_parser
+    from adambnn_tf.cli.config_options import config_from_options
+
+    words = shlex.split(command)
+    if words[:2] != ["adambnn", "train"]:
+        raise ValueError(f"--command must be an `adambnn train ...` command, got {command!r}.")
+    given = config_from_options(build_parser().parse_args(words[1:]))
+    run, stated = config.identity(), given.identity()
+    differences = [
+        f"{key}={stated[key]!r} (the run: {run[key]!r})" for key in run if run[key] != stated[key]
+    ]
+    if differences:
+        raise ValueError(
+            "--command does not train what the run trained: "
+            + "; ".join(differences)
+            + ". Give the run's command (`adambnn train` with the options that give its run.json)."
+        )
+    return given
+
+
 def ship(run_dir: str, name: str, command: str, weights_dir: str) -> dict:
     """Writes the weights file and its manifest entry; returns the entry.
 
     # Arguments
         run_dir: the finished run's directory.
         name: the `weights=` name, e.g. `"fashion_mnist"`.
-        command: the command that trained the run, for the card.
+        command: the command that trained the run, for the card (checked against its
+            `run.json`: `checked_training_command`).
         weights_dir: where the package's weights and manifest are.
 
     # Returns
@@ -103,6 +143,7 @@ def ship(run_dir: str, name: str, command: str, weights_dir: str) -> dict:
     from adambnn_tf.cli._pretrained import build_pretrained
 
     config = RunConfig.load(os.path.join(run_dir, "run.json"))
+    stated = checked_training_command(command, config)
     with open(os.path.join(run_dir, "results.json")) as stream:
         results = json.load(stream)
     model = _zoo_model_with_run_weights(run_dir, config)
@@ -148,7 +189,7 @@ def ship(run_dir: str, name: str, command: str, weights_dir: str) -> dict:
         "preprocessing": "adambnn_tf.data.load_dataset's: images scaled to [0, 1], then "
         "normalized with the training set's mean and standard deviation",
         "command": command,
-        "run_config": config.to_json(),
+        "run_config": stated.to_json(),
         "card_measured_on": cpu_description(),
     }
     manifest = os.path.join(weights_dir, "manifest.json")
@@ -173,7 +214,10 @@ def main(argv=None) -> int:
         help="the package's weights folder (default: zoo/weights of this checkout)",
     )
     args = parser.parse_args(argv)
-    entry = ship(args.run_dir, args.name, args.command, args.weights_dir)
+    try:
+        entry = ship(args.run_dir, args.name, args.command, args.weights_dir)
+    except ValueError as error:
+        parser.error(str(error))
     card = {k: v for k, v in entry["card"].items() if k != "run_config"}
     print(json.dumps({**{k: v for k, v in entry.items() if k != "card"}, "card": card}, indent=2))
     return 0

@@ -9,12 +9,16 @@ evaluated on the whole test split.
 
 import hashlib
 import pathlib
+import shlex
 import shutil
 
 import numpy as np
 import pytest
 
+from adambnn_tf.cli import build_parser
 from adambnn_tf.cli._pretrained import build_pretrained
+from adambnn_tf.cli.config_options import config_from_options
+from adambnn_tf.config import RunConfig
 from adambnn_tf.data import load_dataset
 from adambnn_tf.evaluation import dataset_arrays, predict, top1
 from adambnn_tf.zoo import PRETRAINED_WEIGHTS, ReActNetACompact, registered_weights
@@ -107,3 +111,14 @@ def test_the_readme_and_the_docstring_state_the_manifest_card(entry):
     for text in stated:
         assert text in section, f"README's pretrained card lacks {text!r}"
     assert " ".join(card["command"].split()) in " ".join(section.replace("\\\n", " ").split())
+
+
+@pytest.mark.parametrize("entry", SHIPPED, ids=lambda e: f"{e['model']}-{e['name']}")
+def test_the_cards_command_gives_the_configuration_the_weights_were_trained_with(entry):
+    card = entry["card"]
+    words = shlex.split(card["command"])
+    assert words[:2] == ["adambnn", "train"]
+    stated = config_from_options(build_parser().parse_args(words[1:]))
+    assert stated == RunConfig.from_json(card["run_config"])
+    assert stated.model.name == entry["model"]
+    assert stated.model.binary == entry["configuration"]["binary"]
