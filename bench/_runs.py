@@ -20,6 +20,7 @@ __all__ = [
     "run_once",
     "spread",
     "train_command",
+    "train_command_config",
     "write_outputs",
 ]
 
@@ -64,6 +65,27 @@ def train_command(run_dir: str) -> str:
 
     config = RunConfig.load(os.path.join(run_dir, "run.json"))
     return shlex.join(["adambnn", "train", *train_arguments(config)])
+
+
+def train_command_config(command: str):
+    """The configuration an `adambnn train` command gives: `train_command`'s inverse.
+
+    # Arguments
+        command: the command, as a POSIX shell would split it.
+
+    # Returns
+        The `adambnn_tf.config.RunConfig` that `adambnn train` would run.
+
+    # Raises
+        ValueError: when the command is not `adambnn train ...`.
+    """
+    from adambnn_tf.cli import build_parser
+    from adambnn_tf.cli.config_options import config_from_options
+
+    words = shlex.split(command)
+    if words[:2] != ["adambnn", "train"]:
+        raise ValueError(f"Not an `adambnn train ...` command: {command!r}.")
+    return config_from_options(build_parser().parse_args(words[1:]))
 
 
 def results_of(run_dir: str) -> dict | None:

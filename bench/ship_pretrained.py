@@ -21,11 +21,11 @@ import argparse
 import hashlib
 import json
 import os
-import shlex
 import tempfile
 
 import numpy as np
 from _machine import cpu_description  # beside this script
+from _runs import train_command_config  # beside this script
 
 import adambnn_tf  # noqa: F401  (selects tf-keras before TensorFlow is imported)
 from adambnn_tf._files import write_atomically
@@ -107,13 +107,7 @@ def checked_training_command(command: str, config: RunConfig) -> RunConfig:
         ValueError: when the command is not `adambnn train`, or trains something else (the
             message names each setting that differs and the run's value).
     """
-    from adambnn_tf.cli import build_parser
-    from adambnn_tf.cli.config_options import config_from_options
-
-    words = shlex.split(command)
-    if words[:2] != ["adambnn", "train"]:
-        raise ValueError(f"--command must be an `adambnn train ...` command, got {command!r}.")
-    given = config_from_options(build_parser().parse_args(words[1:]))
+    given = train_command_config(command)
     run, stated = config.identity(), given.identity()
     differences = [
         f"{key}={stated[key]!r} (the run: {run[key]!r})" for key in run if run[key] != stated[key]

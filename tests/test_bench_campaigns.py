@@ -4,7 +4,6 @@ they report follow from the finished runs' files."""
 
 import json
 import os
-import shlex
 import sys
 from pathlib import Path
 
@@ -14,8 +13,6 @@ import pretrained_fashion_mnist as pretrained  # noqa: E402  (bench)
 import pytest  # noqa: E402
 import time_to_accuracy  # noqa: E402  (bench)
 
-from adambnn_tf.cli import build_parser  # noqa: E402
-from adambnn_tf.cli.config_options import config_from_options  # noqa: E402
 from adambnn_tf.config import RunConfig  # noqa: E402
 
 
@@ -101,9 +98,7 @@ def test_the_pretrained_campaign_chooses_by_validation_and_ships_the_best_valida
     assert "ship: the BNN's seed 0" in table
     # Each row's command gives that run's configuration back.
     for row in summary["rows"]:
-        words = shlex.split(row["command"])
-        assert words[:2] == ["adambnn", "train"]
-        parsed = config_from_options(build_parser().parse_args(words[1:]))
+        parsed = _runs.train_command_config(row["command"])
         run_dir = parsed.output_dir
         assert parsed == RunConfig.load(os.path.join(run_dir, "run.json")), row["run"]
     twin_row = next(row for row in summary["rows"] if row["run"] == "twin")

@@ -9,20 +9,21 @@ evaluated on the whole test split.
 
 import hashlib
 import pathlib
-import shlex
 import shutil
+import sys
 
 import numpy as np
 import pytest
 
-from adambnn_tf.cli import build_parser
 from adambnn_tf.cli._pretrained import build_pretrained
-from adambnn_tf.cli.config_options import config_from_options
 from adambnn_tf.config import RunConfig
 from adambnn_tf.data import load_dataset
 from adambnn_tf.evaluation import dataset_arrays, predict, top1
 from adambnn_tf.zoo import PRETRAINED_WEIGHTS, ReActNetACompact, registered_weights
 from adambnn_tf.zoo._registry import PACKAGED_WEIGHTS_DIR, packaged_weights
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "bench"))
+from _runs import train_command_config  # noqa: E402  (bench: the campaigns' command parsing)
 
 SHIPPED = packaged_weights()
 
@@ -116,9 +117,7 @@ def test_the_readme_and_the_docstring_state_the_manifest_card(entry):
 @pytest.mark.parametrize("entry", SHIPPED, ids=lambda e: f"{e['model']}-{e['name']}")
 def test_the_cards_command_gives_the_configuration_the_weights_were_trained_with(entry):
     card = entry["card"]
-    words = shlex.split(card["command"])
-    assert words[:2] == ["adambnn", "train"]
-    stated = config_from_options(build_parser().parse_args(words[1:]))
+    stated = train_command_config(card["command"])  # raises unless `adambnn train ...`
     assert stated == RunConfig.from_json(card["run_config"])
     assert stated.model.name == entry["model"]
     assert stated.model.binary == entry["configuration"]["binary"]
